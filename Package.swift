@@ -1,0 +1,74 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let strict: [SwiftSetting] = [
+    .enableUpcomingFeature("ExistentialAny"),
+    .enableUpcomingFeature("InternalImportsByDefault"),
+]
+
+let package = Package(
+    name: "dibs",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "dibs", targets: ["dibs"]),
+        .library(name: "DibsCore", targets: ["DibsCore"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-crypto.git", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+        .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
+    ],
+    targets: [
+        // Domain types, the LeaseStore protocol and the memory store: no I/O packages.
+        .target(
+            name: "DibsCore",
+            dependencies: [.product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: strict
+        ),
+        // Migrator, PostgresLeaseStore and the sale ledger: the only place with SQL.
+        .target(
+            name: "DibsPostgres",
+            dependencies: [
+                "DibsCore",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        // Wires configuration and stores together.
+        .target(
+            name: "DibsApp",
+            dependencies: [
+                "DibsCore", "DibsPostgres",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "dibs",
+            dependencies: [
+                "DibsApp",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            swiftSettings: strict
+        ),
+        // The LeaseStore conformance suite, written once and run against every store.
+        .target(
+            name: "LeaseStoreConformance",
+            dependencies: ["DibsCore"],
+            path: "Tests/LeaseStoreConformance",
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DibsCoreTests",
+            dependencies: ["DibsCore", "LeaseStoreConformance"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DibsPostgresTests",
+            dependencies: ["DibsPostgres", "LeaseStoreConformance"],
+            swiftSettings: strict
+        ),
+    ]
+)

@@ -1,0 +1,105 @@
+private import Crypto
+
+/// The secret a claim's storefront needs to confirm or release it: 128 bits from the
+/// system CSPRNG, shown once and stored only as its SHA-256 hash.
+///
+/// A full-entropy token needs no salt: nobody can precompute 2^128 hashes.
+public struct HoldToken: Hashable, Sendable, CustomStringConvertible {
+    /// The 16 random bytes.
+    public let bytes: [UInt8]
+
+    /// Draws a new token from the system's cryptographically secure generator.
+    public static func random() -> HoldToken {
+        var generator = SystemRandomNumberGenerator()
+        var bytes = [UInt8](repeating: 0, count: 16)
+        for index in stride(from: 0, to: 16, by: 8) {
+            let word = generator.next() as UInt64
+            for byte in 0..<8 { bytes[index + byte] = UInt8(truncatingIfNeeded: word >> (8 * byte)) }
+        }
+        return HoldToken(uncheckedBytes: bytes)
+    }
+
+    private init(uncheckedBytes: [UInt8]) { self.bytes = uncheckedBytes }
+
+    /// Parses the 32 lowercase or uppercase hex digits of a token.
+    public init(_ text: String) throws(DibsError) {
+        guard let bytes = Hex.decode(text), bytes.count == 16 else {
+            throw DibsError(.invalidInput, "a hold token is 32 hex digits")
+        }
+        self.bytes = bytes
+    }
+
+    /// The token as 32 lowercase hex digits.
+    public var description: String { Hex.encode(bytes) }
+
+    /// The hash the stores keep instead of the token.
+    public var hash: HoldTokenHash { HoldTokenHash(bytes: Array(SHA256.hash(data: bytes))) }
+}
+
+/// The SHA-256 of a hold token: what a store keeps.
+public struct HoldTokenHash: Hashable, Sendable, CustomStringConvertible {
+    /// The 32 bytes of the digest.
+    public let bytes: [UInt8]
+
+    /// Wraps a stored digest.
+    public init(bytes: [UInt8]) { self.bytes = bytes }
+
+    /// Parses 64 hex digits.
+    public init(hex: String) throws(DibsError) {
+        guard let bytes = Hex.decode(hex), bytes.count == 32 else {
+            throw DibsError(.internalError, "a stored token hash is 64 hex digits")
+        }
+        self.bytes = bytes
+    }
+
+    /// Whether `token` hashes to this digest, compared in constant time so the comparison
+    /// leaks nothing of how many bytes matched.
+    public func matches(_ token: HoldToken) -> Bool {
+        let candidate = token.hash.bytes
+        guard candidate.count == bytes.count else { return false }
+        var difference: UInt8 = 0
+        for index in bytes.indices { difference |= bytes[index] ^ candidate[index] }
+        return difference == 0
+    }
+
+    /// The digest as 64 lowercase hex digits.
+    public var description: String { Hex.encode(bytes) }
+}
+
+/// Lowercase hex, without Foundation.
+enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    static func encode(_ bytes: [UInt8]) -> String {
+        var out = [UInt8]()
+        out.reserveCapacity(bytes.count * 2)
+        for byte in bytes {
+            out.append(digits[Int(byte >> 4)])
+            out.append(digits[Int(byte & 0xF)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { return nil }
+        var out = [UInt8]()
+        out.reserveCapacity(utf8.count / 2)
+        var index = 0
+        while index < utf8.count {
+            guard let high = nibble(utf8[index]), let low = nibble(utf8[index + 1]) else { return nil }
+            out.append(high << 4 | low)
+            index += 2
+        }
+        return out
+    }
+
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
+    }
+}

@@ -1,0 +1,35 @@
+/// The contract every lease backend keeps (memory, Redis, Postgres), checked by one
+/// conformance suite. Every method is atomic with respect to the drop it touches, and
+/// every method first notices expired leases of that drop, ending them and promoting
+/// the oldest waitlisted claims in the same atomic step.
+public protocol LeaseStore: Sendable {
+    /// A short name for reports: `memory`, `redis`, `postgres`.
+    var backendName: String { get }
+
+    /// Creates a drop with all its units free. Throws `.dropExists` for a taken id.
+    func createDrop(_ config: DropConfig) async throws
+
+    /// Answers a claim. The same Idempotency-Key on the same drop replays the first answer
+    /// (without the hold token); with another shopper it throws `.idempotencyKeyReused`.
+    func claim(_ request: ClaimRequest) async throws -> ClaimOutcome
+
+    /// Turns a held unit into a sale, if the token and fence are the current lease's and the
+    /// lease has not expired. Confirming a confirmed claim again returns the same sale.
+    func confirm(_ request: ConfirmRequest) async throws -> Sale
+
+    /// Gives a held unit back (promoting the oldest waitlisted claim onto it) or takes a
+    /// waitlisted or entered claim out of line. Releasing twice returns the same status.
+    func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus
+
+    /// Restarts a held lease's TTL from now, keeping its fence.
+    func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease
+
+    /// Ends every expired lease of the drop and promotes waitlisted claims onto the units.
+    func reapExpired(drop: DropID) async throws -> ReapReport
+
+    /// A claim's state, for polling.
+    func status(of claim: ClaimID) async throws -> ClaimStatus
+
+    /// A drop's live counts and leases.
+    func inspect(drop: DropID) async throws -> DropSnapshot
+}

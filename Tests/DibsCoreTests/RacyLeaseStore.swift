@@ -1,0 +1,65 @@
+import DibsCore
+import Synchronization
+
+/// A deliberately broken store: it checks for a free unit and the shopper's count, awaits,
+/// then takes the unit without checking again — the race every real store must not have.
+/// It exists to prove the conformance suite can catch such a race.
+final class RacyLeaseStore: LeaseStore {
+    var backendName: String { "racy" }
+
+    private struct State {
+        var configs: [DropID: DropConfig] = [:]
+        var held: [DropID: [Int: Int64]] = [:]
+        var live: [DropID: [UserID: Int]] = [:]
+        var claims: Int64 = 0
+        var fence: Int64 = 0
+    }
+
+    private let state = Mutex(State())
+    private let clock: any DibsClock
+
+    init(clock: any DibsClock) { self.clock = clock }
+
+    func createDrop(_ config: DropConfig) async throws {
+        state.withLock { $0.configs[config.id] = config }
+    }
+
+    func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
+        guard let config = state.withLock({ $0.configs[request.drop] }) else {
+            throw DibsError(.unknownDrop, "no drop")
+        }
+        // Check…
+        let (freeUnit, count) = state.withLock { state in
+            let held = state.held[request.drop, default: [:]]
+            return ((0..<config.units).first { held[$0] == nil }, state.live[request.drop, default: [:]][request.user, default: 0])
+        }
+        await Task.yield()
+        // …then set, without checking again.
+        return state.withLock { state in
+            state.claims += 1
+            let claim = ClaimID(drop: request.drop, number: state.claims)
+            guard count < config.perUserLimit else {
+                return ClaimOutcome(claim: claim, decision: .rejected(.limitReached), holdToken: nil, replayed: false)
+            }
+            guard let unit = freeUnit else {
+                return ClaimOutcome(claim: claim, decision: .rejected(.soldOut), holdToken: nil, replayed: false)
+            }
+            state.fence += 1
+            state.held[request.drop, default: [:]][unit] = state.claims
+            state.live[request.drop, default: [:]][request.user, default: 0] += 1
+            return ClaimOutcome(
+                claim: claim,
+                decision: .held(unit: unit, fence: Fence(state.fence), expiresAt: clock.now().adding(config.holdTTL)),
+                holdToken: .random(), replayed: false)
+        }
+    }
+
+    func confirm(_ request: ConfirmRequest) async throws -> Sale { throw unsupported }
+    func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus { throw unsupported }
+    func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease { throw unsupported }
+    func reapExpired(drop: DropID) async throws -> ReapReport { throw unsupported }
+    func status(of claim: ClaimID) async throws -> ClaimStatus { throw unsupported }
+    func inspect(drop: DropID) async throws -> DropSnapshot { throw unsupported }
+
+    private var unsupported: DibsError { DibsError(.internalError, "the racy store only claims") }
+}
