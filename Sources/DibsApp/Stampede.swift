@@ -43,7 +43,8 @@ public struct Stampede: Sendable {
                 next += 1
                 group.addTask {
                     try await store.claim(
-                        ClaimRequest(drop: drop, user: UserID("shopper-\(index)"), idempotencyKey: IdempotencyKey("k-\(index)"))
+                        ClaimRequest(
+                            drop: drop, user: UserID("shopper-\(index)"), idempotencyKey: IdempotencyKey("k-\(index)"))
                     ).decision
                 }
             }

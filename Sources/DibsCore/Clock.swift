@@ -1,9 +1,10 @@
+import Synchronization
+
 #if canImport(Glibc)
     import Glibc
 #elseif canImport(Darwin)
     import Darwin
 #endif
-import Synchronization
 
 /// A wall-clock instant in milliseconds since the Unix epoch: the unit Redis (`PX`) and
 /// the API (`expires_at`) speak, and exact where `Double` seconds would round.

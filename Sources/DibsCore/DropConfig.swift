@@ -59,7 +59,8 @@ public struct DropConfig: Sendable, Hashable {
         }
         let capacity = waitlistCapacity ?? units
         guard (0...Self.maximumUnits).contains(capacity) else {
-            throw DibsError(.invalidInput, "the waitlist capacity must be between 0 and \(Self.maximumUnits), got \(capacity)")
+            throw DibsError(
+                .invalidInput, "the waitlist capacity must be between 0 and \(Self.maximumUnits), got \(capacity)")
         }
         if let closesAt, closesAt <= opensAt {
             throw DibsError(.invalidInput, "a drop must close after it opens")

@@ -57,7 +57,9 @@ struct DropLedger: Sendable {
         if let number = claimByKey[request.idempotencyKey] {
             let record = claims[Int(number - 1)]
             guard record.user == request.user else {
-                throw DibsError(.idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
+                throw DibsError(
+                    .idempotencyKeyReused,
+                    "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
             }
             return replay(number: number, record: record)
         }
@@ -81,7 +83,8 @@ struct DropLedger: Sendable {
             let outcome = record(request, state: .held, token: token)
             lease(unit: unit, to: number, now: now)
             return ClaimOutcome(
-                claim: outcome.claim, decision: heldDecision(claims[Int(number - 1)]), holdToken: token, replayed: false)
+                claim: outcome.claim, decision: heldDecision(claims[Int(number - 1)]), holdToken: token, replayed: false
+            )
         }
         if !holderOfUnit.isEmpty && waitlistCount < config.waitlistCapacity {
             liveByUser[request.user] = live + 1
@@ -111,7 +114,8 @@ struct DropLedger: Sendable {
             soldCount += 1
             return sale(number: number, record: record)
         case .expired:
-            throw DibsError(.leaseExpired, "the lease on unit \(record.unit ?? -1) expired; it can no longer be confirmed")
+            throw DibsError(
+                .leaseExpired, "the lease on unit \(record.unit ?? -1) expired; it can no longer be confirmed")
         case .confirmed:
             throw DibsError(.staleFence, "fence \(request.fence) is not the fence the claim was confirmed under")
         default:
@@ -252,14 +256,16 @@ struct DropLedger: Sendable {
                 rejection: rejection, position: position))
         claimByKey[request.idempotencyKey] = number
         let claim = ClaimID(drop: config.id, number: number)
-        return ClaimOutcome(claim: claim, decision: firstDecision(claims[Int(number - 1)]), holdToken: token, replayed: false)
+        return ClaimOutcome(
+            claim: claim, decision: firstDecision(claims[Int(number - 1)]), holdToken: token, replayed: false)
     }
 
     /// The answer a claim first got, rebuilt from its record for a replay. A claim first
     /// held keeps its unit and fence in the replay even after it was confirmed or expired.
     private func replay(number: Int64, record: ClaimRecord) -> ClaimOutcome {
         ClaimOutcome(
-            claim: ClaimID(drop: config.id, number: number), decision: firstDecision(record), holdToken: nil, replayed: true)
+            claim: ClaimID(drop: config.id, number: number), decision: firstDecision(record), holdToken: nil,
+            replayed: true)
     }
 
     private func firstDecision(_ record: ClaimRecord) -> ClaimOutcome.Decision {
@@ -270,7 +276,9 @@ struct DropLedger: Sendable {
     }
 
     private func heldDecision(_ record: ClaimRecord) -> ClaimOutcome.Decision {
-        .held(unit: record.unit ?? -1, fence: record.fence ?? Fence(0), expiresAt: record.expiresAt ?? Timestamp(milliseconds: 0))
+        .held(
+            unit: record.unit ?? -1, fence: record.fence ?? Fence(0),
+            expiresAt: record.expiresAt ?? Timestamp(milliseconds: 0))
     }
 
     private func authorized(_ claim: ClaimID, _ token: HoldToken) throws(DibsError) -> ClaimRecord {

@@ -11,7 +11,8 @@ public struct DropID: Hashable, Sendable, Comparable, CustomStringConvertible {
         guard (1...64).contains(rawValue.utf8.count),
             rawValue.utf8.allSatisfy({ ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x2D })
         else {
-            throw DibsError(.invalidInput, "a drop id is 1 to 64 characters of a-z, 0-9 and '-', got \"\(rawValue.prefix(80))\"")
+            throw DibsError(
+                .invalidInput, "a drop id is 1 to 64 characters of a-z, 0-9 and '-', got \"\(rawValue.prefix(80))\"")
         }
         self.rawValue = rawValue
     }
@@ -27,7 +28,8 @@ public struct UserID: Hashable, Sendable, CustomStringConvertible {
 
     /// Validates `rawValue`: not empty, at most 128 bytes, no control characters.
     public init(_ rawValue: String) throws(DibsError) {
-        guard (1...128).contains(rawValue.utf8.count), !rawValue.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
+        guard (1...128).contains(rawValue.utf8.count),
+            !rawValue.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
             throw DibsError(.invalidInput, "a user id is 1 to 128 bytes without control characters")
         }

@@ -28,7 +28,9 @@ public actor MemoryLeaseStore: LeaseStore {
     }
 
     public func release(claim: ClaimID, holdToken: HoldToken) throws(DibsError) -> ClaimStatus {
-        try withDrop(claim.drop) { ledger, now throws(DibsError) in try ledger.release(claim, token: holdToken, now: now) }
+        try withDrop(claim.drop) { ledger, now throws(DibsError) in
+            try ledger.release(claim, token: holdToken, now: now)
+        }
     }
 
     public func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) throws(DibsError) -> Lease {

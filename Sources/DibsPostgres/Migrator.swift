@@ -1,8 +1,8 @@
+private import Crypto
 import DibsCore
 import Foundation
 public import Logging
 public import PostgresNIO
-private import Crypto
 
 /// One numbered migration file, `NNN_name.sql`.
 public struct Migration: Sendable, Hashable {
@@ -36,7 +36,8 @@ public struct Migration: Sendable, Hashable {
                 throw DibsError(.invalidInput, "migration \(file) is not named NNN_name.sql")
             }
             let sql = try String(contentsOfFile: directory + "/" + file, encoding: .utf8)
-            migrations.append(Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql))
+            migrations.append(
+                Migration(version: version, name: String(stem[stem.index(after: underscore)...]), sql: sql))
         }
         migrations.sort { $0.version < $1.version }
         for (a, b) in zip(migrations, migrations.dropFirst()) where a.version == b.version {
@@ -115,12 +116,14 @@ public struct Migrator: Sendable {
             guard migration.checksum == record.checksum else {
                 throw DibsError(
                     .invalidInput,
-                    "migration \(version)_\(migration.name).sql changed after it was applied; add a new migration instead")
+                    "migration \(version)_\(migration.name).sql changed after it was applied; add a new migration instead"
+                )
             }
         }
         var done: [Int] = []
         for migration in migrations where applied[migration.version] == nil {
-            logger.info("applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
+            logger.info(
+                "applying migration", metadata: ["version": "\(migration.version)", "name": "\(migration.name)"])
             try await connection.query("BEGIN", logger: logger)
             for statement in SQLScript.statements(migration.sql) {
                 do {
@@ -128,7 +131,8 @@ public struct Migrator: Sendable {
                 } catch let error as PSQLError {
                     throw DibsError(
                         .invalidInput,
-                        "migration \(migration.version)_\(migration.name) failed: \(error.serverInfo?[.message] ?? "\(error)")")
+                        "migration \(migration.version)_\(migration.name) failed: \(error.serverInfo?[.message] ?? "\(error)")"
+                    )
                 }
             }
             try await connection.query(

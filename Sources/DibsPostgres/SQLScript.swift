@@ -48,7 +48,9 @@ enum SQLScript {
                 current.append(contentsOf: tag)
                 index = tagEnd + 1
                 while index < text.count {
-                    if text[index] == "$" && index + tag.count <= text.count && Array(text[index..<index + tag.count]) == tag {
+                    if text[index] == "$" && index + tag.count <= text.count
+                        && Array(text[index..<index + tag.count]) == tag
+                    {
                         current.append(contentsOf: tag)
                         index += tag.count
                         break

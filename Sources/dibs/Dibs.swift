@@ -21,7 +21,8 @@ struct PostgresOptions: ParsableArguments {
 
     func parsed() throws -> PostgresURL {
         guard let url = url ?? ProcessInfo.processInfo.environment["DIBS_POSTGRES_URL"] else {
-            throw ValidationError("no Postgres URL: pass --postgres-url or set DIBS_POSTGRES_URL (scripts/dev up writes it to .dibs/env)")
+            throw ValidationError(
+                "no Postgres URL: pass --postgres-url or set DIBS_POSTGRES_URL (scripts/dev up writes it to .dibs/env)")
         }
         do { return try PostgresURL(url) } catch { throw ValidationError(error.message) }
     }
@@ -43,7 +44,8 @@ struct Migrate: AsyncParsableCommand {
         let url = try postgres.parsed()
         let report = try await migrateDatabase(at: url, schemaDirectory: schema, logger: Logger(label: "dibs.migrate"))
         if report.applied.isEmpty {
-            print("schema up to date: \(report.alreadyApplied.count) migration(s) applied before, none pending (\(url))")
+            print(
+                "schema up to date: \(report.alreadyApplied.count) migration(s) applied before, none pending (\(url))")
         } else {
             print("applied migration(s) \(report.applied.map(String.init).joined(separator: ", ")) to \(url)")
         }
@@ -59,7 +61,9 @@ struct Demo: AsyncParsableCommand {
     @Option(help: "Claims in flight at once.") var concurrency = 1_000
 
     func run() async throws {
-        guard claims > 0, units > 0, concurrency > 0 else { throw ValidationError("claims, units and concurrency are positive") }
+        guard claims > 0, units > 0, concurrency > 0 else {
+            throw ValidationError("claims, units and concurrency are positive")
+        }
         let stampede = Stampede(claims: claims, units: units, concurrency: concurrency)
         print("stampede: \(claims) concurrent claims on a \(units)-unit drop, \(concurrency) in flight")
         print(StampedeTable.header)

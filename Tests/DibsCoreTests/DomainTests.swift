@@ -45,7 +45,8 @@ import Testing
         let drop = try DropID("no-line")
         try await store.createDrop(DropConfig(id: drop, units: 1, waitlistCapacity: 0, opensAt: clock.now()))
         _ = try await store.claim(ClaimRequest(drop: drop, user: UserID("a"), idempotencyKey: IdempotencyKey("a")))
-        let second = try await store.claim(ClaimRequest(drop: drop, user: UserID("b"), idempotencyKey: IdempotencyKey("b")))
+        let second = try await store.claim(
+            ClaimRequest(drop: drop, user: UserID("b"), idempotencyKey: IdempotencyKey("b")))
         #expect(second.decision == .rejected(.soldOut))
     }
 
@@ -54,7 +55,8 @@ import Testing
         let store = MemoryLeaseStore(clock: clock)
         let drop = try DropID("million")
         try await store.createDrop(DropConfig(id: drop, units: 1_000_000, opensAt: clock.now()))
-        let outcome = try await store.claim(ClaimRequest(drop: drop, user: UserID("a"), idempotencyKey: IdempotencyKey("a")))
+        let outcome = try await store.claim(
+            ClaimRequest(drop: drop, user: UserID("a"), idempotencyKey: IdempotencyKey("a")))
         #expect(outcome.decision == .held(unit: 0, fence: Fence(1), expiresAt: clock.now().adding(.seconds(120))))
         let snapshot = try await store.inspect(drop: drop)
         #expect(snapshot.free == 999_999)

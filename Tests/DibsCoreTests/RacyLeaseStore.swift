@@ -31,7 +31,10 @@ final class RacyLeaseStore: LeaseStore {
         // Check…
         let (freeUnit, count) = state.withLock { state in
             let held = state.held[request.drop, default: [:]]
-            return ((0..<config.units).first { held[$0] == nil }, state.live[request.drop, default: [:]][request.user, default: 0])
+            return (
+                (0..<config.units).first { held[$0] == nil },
+                state.live[request.drop, default: [:]][request.user, default: 0]
+            )
         }
         await Task.yield()
         // …then set, without checking again.

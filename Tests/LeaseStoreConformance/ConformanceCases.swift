@@ -66,7 +66,8 @@ func verifyStampede(_ h: ConformanceHarness) async throws {
     try expect(waitlisted.count == 100, "the waitlist (capacity 100) took \(waitlisted.count) claims")
     try expect(waitlisted.sorted() == Array(1...100), "waitlist positions are not 1…100")
     try expect(Set(outcomes.compactMap(\.claim)).count == 5000, "two answers share a claim id")
-    try expect(outcomes.allSatisfy { ($0.held == nil && $0.waitlistPosition == nil) || $0.holdToken != nil },
+    try expect(
+        outcomes.allSatisfy { ($0.held == nil && $0.waitlistPosition == nil) || $0.holdToken != nil },
         "a held or waitlisted answer came without its hold token")
     let snapshot = try await h.store.inspect(drop: drop)
     try expect(
@@ -110,7 +111,8 @@ func verifyExpiry(_ h: ConformanceHarness) async throws {
     }
     try await h.time.advance(by: .milliseconds(1300))
     let snapshot = try await h.store.inspect(drop: drop)
-    try expect(snapshot.free == 1 && snapshot.held == 0, "inspect after expiry: \(snapshot.free) free, \(snapshot.held) held")
+    try expect(
+        snapshot.free == 1 && snapshot.held == 0, "inspect after expiry: \(snapshot.free) free, \(snapshot.held) held")
     try await expectError(.leaseExpired, "confirm after expiry") {
         try await h.store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: held.fence))
     }
@@ -206,14 +208,16 @@ func verifyRelease(_ h: ConformanceHarness) async throws {
     guard let held = first.held, let claim = first.claim, let token = first.holdToken,
         second.waitlistPosition == 1, let waiting = second.claim, let waitingToken = second.holdToken
     else {
-        throw ConformanceFailure(description: "expected held then waitlisted, got \(first.decision), \(second.decision)")
+        throw ConformanceFailure(
+            description: "expected held then waitlisted, got \(first.decision), \(second.decision)")
     }
     let released = try await h.store.release(claim: claim, holdToken: token)
     try expect(released.state == .released, "released claim is \(released.state)")
     let twice = try await h.store.release(claim: claim, holdToken: token)
     try expect(twice.state == .released, "releasing twice gave \(twice.state)")
     let promoted = try await h.store.status(of: waiting)
-    try expect(promoted.state == .held && promoted.unit == held.unit, "release did not promote the waitlist: \(promoted)")
+    try expect(
+        promoted.state == .held && promoted.unit == held.unit, "release did not promote the waitlist: \(promoted)")
     try expect(promoted.fence! > held.fence, "the promoted lease did not get a higher fence")
     try await expectError(.staleFence, "confirm of the promoted claim under the released fence") {
         try await h.store.confirm(ConfirmRequest(claim: waiting, holdToken: waitingToken, fence: held.fence))
@@ -267,7 +271,9 @@ func verifyIdempotency(_ h: ConformanceHarness) async throws {
         for try await outcome in group { outcomes.append(outcome) }
         return outcomes
     }
-    try expect(Set(burst.map(\.claim)).count == 1, "20 concurrent claims with one key made \(Set(burst.map(\.claim)).count) claims")
+    try expect(
+        Set(burst.map(\.claim)).count == 1,
+        "20 concurrent claims with one key made \(Set(burst.map(\.claim)).count) claims")
     try expect(burst.filter { $0.holdToken != nil }.count == 1, "the token was shown more than once")
     let snapshot = try await h.store.inspect(drop: drop)
     try expect(snapshot.held == 2, "two keys gave \(snapshot.held) leases")
