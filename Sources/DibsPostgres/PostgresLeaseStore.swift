@@ -1,0 +1,225 @@
+public import DibsCore
+public import Logging
+public import PostgresNIO
+
+/// The Postgres lease store: one row per unit, leased with `FOR UPDATE SKIP LOCKED`.
+///
+/// Every operation is one call of a function in `schema/002_lease_functions.sql`, run as a
+/// prepared statement, so it is atomic and costs one round trip. Time is the database's
+/// (`clock_timestamp()`), not this process's: several Dibs processes share one clock.
+public struct PostgresLeaseStore: LeaseStore {
+    public var backendName: String { "postgres" }
+
+    private let client: PostgresClient
+    private let logger: Logger
+    private let errors: PostgresErrorMapper
+
+    /// Makes a store on a client whose `run()` the caller keeps going.
+    public init(client: PostgresClient, logger: Logger, serverDescription: String = "Postgres") {
+        self.client = client
+        self.logger = logger
+        self.errors = PostgresErrorMapper(server: serverDescription)
+    }
+
+    public func createDrop(_ config: DropConfig) async throws {
+        try await createDrop(config, backend: "postgres")
+    }
+
+    /// Records a drop in the ledger; on the Postgres backend it also makes its unit rows.
+    public func createDrop(_ config: DropConfig, backend: String) async throws {
+        let code = try await errors.mapping {
+            let rows = try await client.query(
+                """
+                SELECT dibs_create_drop(\(config.id.rawValue), \(backend), \(config.units)::int,
+                    \(Int(config.holdTTL.wholeMilliseconds))::int, \(config.perUserLimit)::int,
+                    \(config.waitlistCapacity)::int, \(config.mode.rawValue), \(config.opensAt.milliseconds),
+                    \(config.closesAt?.milliseconds)::bigint)
+                """, logger: logger)
+            return try await rows.collect().first?.decode(String.self) ?? "internal-error"
+        }
+        if code == "drop-exists" { throw DibsError(.dropExists, "drop \(config.id) exists already") }
+        try Answer.check(code)
+    }
+
+    public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
+        let token = HoldToken.random()
+        let row = try await single(
+            LeaseStatements.Claim(
+                drop: request.drop.rawValue, user: request.user.rawValue, key: request.idempotencyKey.rawValue,
+                tokenHash: token.hash.description))
+        let answer = try Answer(row, drop: request.drop)
+        if answer.code == "idempotency-key-reused" {
+            throw DibsError(
+                .idempotencyKeyReused,
+                "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
+        }
+        try Answer.check(answer.code, drop: request.drop)
+        return try answer.outcome(token: token)
+    }
+
+    public func confirm(_ request: ConfirmRequest) async throws -> Sale {
+        let row = try await single(
+            LeaseStatements.Confirm(
+                drop: request.claim.drop.rawValue, claim: request.claim.number,
+                tokenHash: request.holdToken.hash.description, fence: request.fence.value, orderRef: request.orderRef))
+        let answer = try Answer(row, drop: request.claim.drop)
+        try Answer.check(answer.code, claim: request.claim)
+        guard let unit = answer.unit, let fence = answer.fence else {
+            throw DibsError(.internalError, "confirm answered without a unit")
+        }
+        return Sale(drop: request.claim.drop, unit: unit, claim: request.claim, fence: fence, orderRef: answer.orderRef)
+    }
+
+    public func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus {
+        let row = try await single(
+            LeaseStatements.Release(drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description))
+        let answer = try Answer(row, drop: claim.drop)
+        try Answer.check(answer.code, claim: claim)
+        return try answer.status()
+    }
+
+    public func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease {
+        let row = try await single(
+            LeaseStatements.Extend(
+                drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description, fence: fence.value)
+        )
+        let answer = try Answer(row, drop: claim.drop)
+        try Answer.check(answer.code, claim: claim)
+        guard let unit = answer.unit, let expiresAt = answer.expiresAt else {
+            throw DibsError(.internalError, "extend answered without a lease")
+        }
+        return Lease(drop: claim.drop, unit: unit, claim: claim, fence: fence, expiresAt: expiresAt)
+    }
+
+    public func reapExpired(drop: DropID) async throws -> ReapReport {
+        let (code, expired, promoted) = try await errors.mapping {
+            let rows = try await client.query(
+                "SELECT code, expired, promoted FROM dibs_reap(\(drop.rawValue))", logger: logger)
+            guard let row = try await rows.collect().first else { throw DibsError(.internalError, "reap gave no row") }
+            return try row.decode((String, Int?, Int?).self)
+        }
+        try Answer.check(code, drop: drop)
+        return ReapReport(expired: expired ?? 0, promoted: promoted ?? 0)
+    }
+
+    public func status(of claim: ClaimID) async throws -> ClaimStatus {
+        let row = try await single(LeaseStatements.Status(drop: claim.drop.rawValue, claim: claim.number))
+        let answer = try Answer(row, drop: claim.drop)
+        try Answer.check(answer.code, claim: claim)
+        return try answer.status()
+    }
+
+    public func inspect(drop: DropID) async throws -> DropSnapshot {
+        try await errors.mapping {
+            try await client.withTransaction(logger: logger) { connection in
+                let counts = try await connection.query(
+                    "SELECT code, units, free, held, sold, waitlisted FROM dibs_inspect(\(drop.rawValue))",
+                    logger: logger
+                ).collect()
+                guard let row = counts.first else { throw DibsError(.internalError, "inspect gave no row") }
+                let (code, units, free, held, sold, waitlisted) = try row.decode((String, Int?, Int?, Int?, Int?, Int?).self)
+                try Answer.check(code, drop: drop)
+                var leases: [Lease] = []
+                let rows = try await connection.query(
+                    """
+                    SELECT unit, claim_id, fence, dibs_ms(expires_at) FROM dibs_units
+                     WHERE drop_id = \(drop.rawValue) AND state = 'held' ORDER BY expires_at, unit
+                    """, logger: logger)
+                for try await (unit, claim, fence, expires) in rows.decode((Int, Int64, Int64, Int64).self) {
+                    leases.append(
+                        Lease(
+                            drop: drop, unit: unit, claim: ClaimID(drop: drop, number: claim), fence: Fence(fence),
+                            expiresAt: Timestamp(milliseconds: expires)))
+                }
+                return DropSnapshot(
+                    drop: drop, units: units ?? 0, free: free ?? 0, held: held ?? 0, sold: sold ?? 0,
+                    waitlisted: waitlisted ?? 0, leases: leases)
+            }
+        }
+    }
+
+    private func single<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Statement.Row {
+        try await errors.mapping {
+            for try await row in try await client.execute(statement, logger: logger) {
+                return row
+            }
+            throw DibsError(.internalError, "\(Statement.name) returned no row")
+        }
+    }
+}
+
+/// A decoded `dibs_answer` row.
+struct Answer {
+    let code: String
+    let claim: ClaimID?
+    let user: String?
+    let state: String?
+    let rejection: String?
+    let unit: Int?
+    let fence: Fence?
+    let expiresAt: Timestamp?
+    let position: Int?
+    let replayed: Bool
+    let orderRef: String?
+
+    init(_ row: LeaseStatements.AnswerRow, drop: DropID) throws {
+        code = row.0
+        claim = row.1.map { ClaimID(drop: drop, number: $0) }
+        user = row.2
+        state = row.3
+        rejection = row.4
+        unit = row.5
+        fence = row.6.map(Fence.init)
+        expiresAt = row.7.map { Timestamp(milliseconds: $0) }
+        position = row.8
+        replayed = row.9
+        orderRef = row.10
+    }
+
+    /// Throws the `DibsError` a non-`ok` code stands for.
+    static func check(_ code: String, drop: DropID? = nil, claim: ClaimID? = nil) throws {
+        switch code {
+        case "ok": return
+        case "unknown-drop": throw DibsError(.unknownDrop, "no drop \(drop?.description ?? "")")
+        case "unknown-claim": throw DibsError(.unknownClaim, "no claim \(claim?.description ?? "")")
+        case "invalid-hold-token":
+            throw DibsError(.invalidHoldToken, "the hold token does not belong to claim \(claim?.description ?? "")")
+        case "stale-fence": throw DibsError(.staleFence, "the fence is not the current lease's fence")
+        case "lease-expired": throw DibsError(.leaseExpired, "the lease expired; it can no longer be used")
+        case "not-held": throw DibsError(.notHeld, "the claim holds no lease for this operation")
+        default: throw DibsError(.internalError, "the database answered \(code)")
+        }
+    }
+
+    func outcome(token: HoldToken) throws -> ClaimOutcome {
+        let decision: ClaimOutcome.Decision
+        switch state {
+        case "held":
+            guard let unit, let fence, let expiresAt else { throw DibsError(.internalError, "held without a lease") }
+            decision = .held(unit: unit, fence: fence, expiresAt: expiresAt)
+        case "waitlisted": decision = .waitlisted(position: position ?? 0)
+        case "entered": decision = .entered(position: position ?? 0)
+        case "rejected":
+            guard let rejection = rejection.flatMap(ClaimRejection.init(rawValue:)) else {
+                throw DibsError(.internalError, "rejected without a reason")
+            }
+            decision = .rejected(rejection)
+        default: throw DibsError(.internalError, "a claim answered \(state ?? "nothing")")
+        }
+        let gotToken: Bool
+        switch decision {
+        case .rejected: gotToken = false
+        default: gotToken = !replayed
+        }
+        return ClaimOutcome(claim: claim, decision: decision, holdToken: gotToken ? token : nil, replayed: replayed)
+    }
+
+    func status() throws -> ClaimStatus {
+        guard let claim, let user, let state = state.flatMap(ClaimState.init(rawValue:)) else {
+            throw DibsError(.internalError, "a claim status without claim, user or state")
+        }
+        return ClaimStatus(
+            claim: claim, user: try UserID(user), state: state, unit: unit, fence: fence, expiresAt: expiresAt,
+            rejection: rejection.flatMap(ClaimRejection.init(rawValue:)))
+    }
+}
