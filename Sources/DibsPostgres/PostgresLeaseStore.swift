@@ -1,6 +1,7 @@
 public import DibsCore
 public import Logging
 public import PostgresNIO
+import Synchronization
 
 /// The Postgres lease store: one row per unit, leased with `FOR UPDATE SKIP LOCKED`.
 ///
@@ -10,15 +11,32 @@ public import PostgresNIO
 public struct PostgresLeaseStore: LeaseStore {
     public var backendName: String { "postgres" }
 
+    /// Settings of the store.
+    public struct Configuration: Sendable {
+        /// How long a call waits for a pooled connection before it fails with
+        /// `.storeUnavailable`. The pool retries connecting in the background, so while
+        /// Postgres is down calls fail after this wait instead of hanging; nothing was sent.
+        public var connectionWait: Duration = .seconds(2)
+
+        /// The defaults.
+        public init() {}
+    }
+
     private let client: PostgresClient
     private let logger: Logger
     private let errors: PostgresErrorMapper
+    private let configuration: Configuration
 
-    /// Makes a store on a client whose `run()` the caller keeps going.
-    public init(client: PostgresClient, logger: Logger, serverDescription: String = "Postgres") {
+    /// Makes a store on a client whose `run()` the caller keeps going. Statement timeouts
+    /// are the server's `statement_timeout` (see `PostgresURL.statementTimeout`).
+    public init(
+        client: PostgresClient, logger: Logger, serverDescription: String = "Postgres",
+        configuration: Configuration = Configuration()
+    ) {
         self.client = client
         self.logger = logger
         self.errors = PostgresErrorMapper(server: serverDescription)
+        self.configuration = configuration
     }
 
     public func createDrop(_ config: DropConfig) async throws {
@@ -27,8 +45,8 @@ public struct PostgresLeaseStore: LeaseStore {
 
     /// Records a drop in the ledger; on the Postgres backend it also makes its unit rows.
     public func createDrop(_ config: DropConfig, backend: String) async throws {
-        let code = try await errors.mapping {
-            let rows = try await client.query(
+        let code = try await withConnection { connection in
+            let rows = try await connection.query(
                 """
                 SELECT dibs_create_drop(\(config.id.rawValue), \(backend), \(config.units)::int,
                     \(Int(config.holdTTL.wholeMilliseconds))::int, \(config.perUserLimit)::int,
@@ -92,8 +110,8 @@ public struct PostgresLeaseStore: LeaseStore {
     }
 
     public func reapExpired(drop: DropID) async throws -> ReapReport {
-        let (code, expired, promoted) = try await errors.mapping {
-            let rows = try await client.query(
+        let (code, expired, promoted) = try await withConnection { connection in
+            let rows = try await connection.query(
                 "SELECT code, expired, promoted FROM dibs_reap(\(drop.rawValue))", logger: logger)
             guard let row = try await rows.collect().first else { throw DibsError(.internalError, "reap gave no row") }
             return try row.decode((String, Int?, Int?).self)
@@ -110,8 +128,8 @@ public struct PostgresLeaseStore: LeaseStore {
     }
 
     public func inspect(drop: DropID) async throws -> DropSnapshot {
-        try await errors.mapping {
-            try await client.withTransaction(logger: logger) { connection in
+        try await withConnection { connection in
+            try await connection.withTransaction(logger: logger) { connection in
                 let counts = try await connection.query(
                     "SELECT code, units, free, held, sold, waitlisted FROM dibs_inspect(\(drop.rawValue))",
                     logger: logger
@@ -138,14 +156,53 @@ public struct PostgresLeaseStore: LeaseStore {
         }
     }
 
-    private func single<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Statement.Row {
-        try await errors.mapping {
-            for try await row in try await client.execute(statement, logger: logger) {
+    private func single<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Statement.Row
+    where Statement.Row: Sendable {
+        try await withConnection { connection in
+            for try await row in try await connection.execute(statement, logger: logger) {
                 return row
             }
             throw DibsError(.internalError, "\(Statement.name) returned no row")
         }
     }
+
+    /// Runs `body` on a pooled connection, failing with `.storeUnavailable` when none comes
+    /// within `connectionWait`, and mapping every PostgresNIO error to a `DibsError`.
+    private func withConnection<Result: Sendable>(
+        _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
+    ) async throws -> Result {
+        let leased = LeaseFlag()
+        let wait = configuration.connectionWait
+        let server = errors.server
+        return try await errors.mapping {
+            try await withThrowingTaskGroup(of: Result?.self) { group in
+                group.addTask {
+                    try await client.withConnection { connection in
+                        leased.set()
+                        return try await body(connection)
+                    }
+                }
+                group.addTask {
+                    try await Task.sleep(for: wait)
+                    if leased.isSet { return nil }
+                    throw DibsError(
+                        .storeUnavailable, "no connection to \(server) within \(wait): is it running and reachable?")
+                }
+                defer { group.cancelAll() }
+                while let result = try await group.next() {
+                    if let result { return result }
+                }
+                throw DibsError(.internalError, "the call ended without an answer")
+            }
+        }
+    }
+}
+
+/// Set once a call holds a connection, so the wait's deadline no longer applies.
+private final class LeaseFlag: Sendable {
+    private let value = Mutex(false)
+    func set() { value.withLock { $0 = true } }
+    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// A decoded `dibs_answer` row.

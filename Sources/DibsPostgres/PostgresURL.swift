@@ -8,6 +8,9 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     public var user: String
     public var password: String?
     public var database: String
+    /// The server cancels a statement that runs longer (the `statement_timeout` setting);
+    /// `?statement_timeout=5000` in the URL, in milliseconds. `nil` keeps the server's.
+    public var statementTimeout: Duration?
 
     /// Parses a `postgres://` or `postgresql://` URL; throws `DibsError(.invalidInput)` with
     /// what is wrong.
@@ -17,7 +20,18 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
             throw DibsError(.invalidInput, "a Postgres URL starts with postgres://, got \"\(text.prefix(40))\"")
         }
         var rest = Substring(text.dropFirst(scheme.count))
-        if let query = rest.firstIndex(of: "?") { rest = rest[..<query] }
+        statementTimeout = nil
+        if let query = rest.firstIndex(of: "?") {
+            for pair in rest[rest.index(after: query)...].split(separator: "&") {
+                let parts = pair.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, parts[0] == "statement_timeout" else { continue }
+                guard let milliseconds = Int64(parts[1]), milliseconds > 0 else {
+                    throw DibsError(.invalidInput, "statement_timeout is a positive number of milliseconds")
+                }
+                statementTimeout = .milliseconds(milliseconds)
+            }
+            rest = rest[..<query]
+        }
         guard let slash = rest.firstIndex(of: "/"), !rest[rest.index(after: slash)...].isEmpty else {
             throw DibsError(.invalidInput, "a Postgres URL names its database: postgres://user@host:port/database")
         }
@@ -54,8 +68,13 @@ public struct PostgresURL: Sendable, Hashable, CustomStringConvertible {
     /// A client configuration for this server (no TLS: Dibs talks to Postgres on loopback
     /// or a private network).
     public func clientConfiguration() -> PostgresClient.Configuration {
-        PostgresClient.Configuration(
+        var configuration = PostgresClient.Configuration(
             host: host, port: port, username: user, password: password, database: database, tls: .disable)
+        if let statementTimeout {
+            configuration.options.additionalStartupParameters.append(
+                ("statement_timeout", String(statementTimeout.wholeMilliseconds)))
+        }
+        return configuration
     }
 }
 
