@@ -297,36 +297,52 @@ BEGIN
     RETURN c;
 END $$;
 
+-- The checks confirm and extend share, in the reference model's order: the token, then
+-- expiry (ending a lease that ran out), then the state, then the fence. 'ok' when the
+-- claim holds a live lease under p_fence.
+CREATE FUNCTION dibs_check_lease(c dibs_claims, p_token_hash text, p_fence bigint) RETURNS text
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_ttl int;
+BEGIN
+    IF c.id IS NULL THEN
+        RETURN 'unknown-claim';
+    END IF;
+    IF c.token_hash IS NULL OR c.token_hash <> decode(p_token_hash, 'hex') THEN
+        RETURN 'invalid-hold-token';
+    END IF;
+    IF c.state = 'held' AND c.expires_at <= clock_timestamp() THEN
+        SELECT hold_ttl_ms INTO v_ttl FROM dibs_drops WHERE id = c.drop_id;
+        PERFORM dibs_end_lease(c, v_ttl, 'expired');
+        RETURN 'lease-expired';
+    END IF;
+    IF c.state = 'expired' THEN
+        RETURN 'lease-expired';
+    END IF;
+    IF c.state <> 'held' THEN
+        RETURN 'not-held';
+    END IF;
+    IF c.fence <> p_fence THEN
+        RETURN 'stale-fence';
+    END IF;
+    RETURN 'ok';
+END $$;
+
 CREATE FUNCTION dibs_confirm(p_drop text, p_claim bigint, p_token_hash text, p_fence bigint, p_order_ref text)
 RETURNS dibs_answer
 LANGUAGE plpgsql AS $$
 DECLARE
     c dibs_claims;
-    v_ttl int;
+    v_code text;
 BEGIN
     c := dibs_lock_claim(p_drop, p_claim);
-    IF c.id IS NULL THEN
-        RETURN dibs_error('unknown-claim');
-    END IF;
-    IF c.token_hash IS NULL OR c.token_hash <> decode(p_token_hash, 'hex') THEN
-        RETURN dibs_error('invalid-hold-token');
-    END IF;
-    IF c.state = 'confirmed' THEN
+    IF c.state = 'confirmed' AND c.token_hash = decode(p_token_hash, 'hex') THEN
+        -- Confirming again (a retry) answers with the sale it made.
         RETURN CASE WHEN c.fence = p_fence THEN dibs_current(c) ELSE dibs_error('stale-fence') END;
     END IF;
-    IF c.state = 'held' AND c.expires_at <= clock_timestamp() THEN
-        SELECT hold_ttl_ms INTO v_ttl FROM dibs_drops WHERE id = c.drop_id;
-        PERFORM dibs_end_lease(c, v_ttl, 'expired');
-        RETURN dibs_error('lease-expired');
-    END IF;
-    IF c.state = 'expired' THEN
-        RETURN dibs_error('lease-expired');
-    END IF;
-    IF c.state <> 'held' THEN
-        RETURN dibs_error('not-held');
-    END IF;
-    IF c.fence <> p_fence THEN
-        RETURN dibs_error('stale-fence');
+    v_code := dibs_check_lease(c, p_token_hash, p_fence);
+    IF v_code <> 'ok' THEN
+        RETURN dibs_error(v_code);
     END IF;
     -- The sale is written in the transaction that checked the lease; the ledger's primary
     -- key on (drop, unit) refuses a second sale of the unit whatever else goes wrong.
@@ -373,31 +389,16 @@ CREATE FUNCTION dibs_extend(p_drop text, p_claim bigint, p_token_hash text, p_fe
 LANGUAGE plpgsql AS $$
 DECLARE
     c dibs_claims;
-    v_ttl int;
+    v_code text;
     v_expires timestamptz;
 BEGIN
     c := dibs_lock_claim(p_drop, p_claim);
-    IF c.id IS NULL THEN
-        RETURN dibs_error('unknown-claim');
+    v_code := dibs_check_lease(c, p_token_hash, p_fence);
+    IF v_code <> 'ok' THEN
+        RETURN dibs_error(v_code);
     END IF;
-    IF c.token_hash IS NULL OR c.token_hash <> decode(p_token_hash, 'hex') THEN
-        RETURN dibs_error('invalid-hold-token');
-    END IF;
-    SELECT hold_ttl_ms INTO v_ttl FROM dibs_drops WHERE id = c.drop_id;
-    IF c.state = 'held' AND c.expires_at <= clock_timestamp() THEN
-        PERFORM dibs_end_lease(c, v_ttl, 'expired');
-        RETURN dibs_error('lease-expired');
-    END IF;
-    IF c.state = 'expired' THEN
-        RETURN dibs_error('lease-expired');
-    END IF;
-    IF c.state <> 'held' THEN
-        RETURN dibs_error('not-held');
-    END IF;
-    IF c.fence <> p_fence THEN
-        RETURN dibs_error('stale-fence');
-    END IF;
-    v_expires := clock_timestamp() + v_ttl * interval '1 millisecond';
+    SELECT clock_timestamp() + hold_ttl_ms * interval '1 millisecond' INTO v_expires
+      FROM dibs_drops WHERE id = c.drop_id;
     UPDATE dibs_units SET expires_at = v_expires WHERE drop_id = c.drop_id AND unit = c.unit;
     UPDATE dibs_claims SET expires_at = v_expires WHERE id = c.id RETURNING * INTO c;
     RETURN dibs_current(c);

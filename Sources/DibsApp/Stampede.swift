@@ -14,6 +14,8 @@ public struct Stampede: Sendable {
         public let seconds: Double
         /// Held units that are distinct: must equal `held`.
         public let distinctUnits: Int
+        /// The units this stampede holds, sorted.
+        public let heldUnits: [Int]
         public var claimsPerSecond: Double { Double(claims) / max(seconds, 1e-9) }
     }
 
@@ -21,20 +23,40 @@ public struct Stampede: Sendable {
     public let units: Int
     /// Claims in flight at once; the rest wait their turn, as behind a server's accept queue.
     public let concurrency: Int
+    /// Shopper ids are `prefix-index`, keys `prefix-k-index`: two stampedes with different
+    /// prefixes on one drop are different shoppers.
+    public let shopperPrefix: String
 
     /// Makes a stampede of `claims` claims on `units` units.
-    public init(claims: Int = 20_000, units: Int = 100, concurrency: Int = 1_000) {
+    public init(claims: Int = 20_000, units: Int = 100, concurrency: Int = 1_000, shopperPrefix: String = "shopper") {
         self.claims = claims
         self.units = units
         self.concurrency = concurrency
+        self.shopperPrefix = shopperPrefix
     }
 
-    /// Creates a drop on `store` and fires the claims at it.
-    public func run(on store: any LeaseStore) async throws -> Report {
-        let clock = SystemClock()
+    /// A fresh drop id for a stampede.
+    public static func freshDrop() throws -> DropID {
         var generator = SystemRandomNumberGenerator()
-        let drop = try DropID("stampede-\(String(generator.next() as UInt32, radix: 36))")
-        try await store.createDrop(DropConfig(id: drop, units: units, opensAt: clock.now().adding(.seconds(-1))))
+        return try DropID("stampede-\(String(generator.next() as UInt32, radix: 36))")
+    }
+
+    /// Creates `drop` on `store` (open since a second ago), with `units` units.
+    public func createDrop(_ drop: DropID, on store: any LeaseStore) async throws {
+        try await store.createDrop(
+            DropConfig(id: drop, units: units, opensAt: SystemClock().now().adding(.seconds(-1))))
+    }
+
+    /// Creates a fresh drop on `store` and fires the claims at it.
+    public func run(on store: any LeaseStore) async throws -> Report {
+        let drop = try Self.freshDrop()
+        try await createDrop(drop, on: store)
+        return try await run(on: store, drop: drop)
+    }
+
+    /// Fires the claims at an existing drop.
+    public func run(on store: any LeaseStore, drop: DropID) async throws -> Report {
+        let prefix = shopperPrefix
         let started = ContinuousClock.now
         let outcomes = try await withThrowingTaskGroup(of: ClaimOutcome.Decision.self) { group in
             var next = 0
@@ -44,7 +66,8 @@ public struct Stampede: Sendable {
                 group.addTask {
                     try await store.claim(
                         ClaimRequest(
-                            drop: drop, user: UserID("shopper-\(index)"), idempotencyKey: IdempotencyKey("k-\(index)"))
+                            drop: drop, user: UserID("\(prefix)-\(index)"),
+                            idempotencyKey: IdempotencyKey("\(prefix)-k-\(index)"))
                     ).decision
                 }
             }
@@ -72,6 +95,7 @@ public struct Stampede: Sendable {
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         return Report(
             backend: store.backendName, claims: claims, held: held.count, waitlisted: waitlisted, soldOut: soldOut,
-            other: claims - held.count - waitlisted - soldOut, seconds: seconds, distinctUnits: Set(held).count)
+            other: claims - held.count - waitlisted - soldOut, seconds: seconds, distinctUnits: Set(held).count,
+            heldUnits: held.sorted())
     }
 }

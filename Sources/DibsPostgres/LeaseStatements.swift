@@ -3,6 +3,13 @@ import PostgresNIO
 
 /// The named statements of the Postgres lease store: each calls one function of
 /// `schema/002_lease_functions.sql`, prepared once per connection.
+/// A statement that answers one `dibs_answer` row.
+protocol AnswerStatement: PostgresPreparedStatement where Row == LeaseStatements.AnswerRow {}
+
+extension AnswerStatement {
+    func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
+}
+
 enum LeaseStatements {
     /// The columns of `dibs_answer`.
     typealias AnswerRow = (String, Int64?, String?, String?, String?, Int?, Int64?, Int64?, Int?, Bool, String?)
@@ -10,10 +17,9 @@ enum LeaseStatements {
     static let answerColumns =
         "code, claim_id, user_id, state, rejection, unit, fence, expires_ms, queue_position, replayed, order_ref"
 
-    struct Claim: PostgresPreparedStatement {
+    struct Claim: AnswerStatement {
         static let name = "dibs_claim_v1"
         static let sql = "SELECT \(answerColumns) FROM dibs_claim($1, $2, $3, $4)"
-        typealias Row = AnswerRow
         let drop: String, user: String, key: String, tokenHash: String
 
         func makeBindings() -> PostgresBindings {
@@ -24,13 +30,11 @@ enum LeaseStatements {
             bindings.append(tokenHash)
             return bindings
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    struct Confirm: PostgresPreparedStatement {
+    struct Confirm: AnswerStatement {
         static let name = "dibs_confirm_v1"
         static let sql = "SELECT \(answerColumns) FROM dibs_confirm($1, $2, $3, $4, $5)"
-        typealias Row = AnswerRow
         let drop: String, claim: Int64, tokenHash: String, fence: Int64, orderRef: String?
 
         func makeBindings() -> PostgresBindings {
@@ -42,13 +46,11 @@ enum LeaseStatements {
             bindings.append(orderRef)
             return bindings
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    struct Release: PostgresPreparedStatement {
+    struct Release: AnswerStatement {
         static let name = "dibs_release_v1"
         static let sql = "SELECT \(answerColumns) FROM dibs_release($1, $2, $3)"
-        typealias Row = AnswerRow
         let drop: String, claim: Int64, tokenHash: String
 
         func makeBindings() -> PostgresBindings {
@@ -58,13 +60,11 @@ enum LeaseStatements {
             bindings.append(tokenHash)
             return bindings
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    struct Extend: PostgresPreparedStatement {
+    struct Extend: AnswerStatement {
         static let name = "dibs_extend_v1"
         static let sql = "SELECT \(answerColumns) FROM dibs_extend($1, $2, $3, $4)"
-        typealias Row = AnswerRow
         let drop: String, claim: Int64, tokenHash: String, fence: Int64
 
         func makeBindings() -> PostgresBindings {
@@ -75,13 +75,11 @@ enum LeaseStatements {
             bindings.append(fence)
             return bindings
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 
-    struct Status: PostgresPreparedStatement {
+    struct Status: AnswerStatement {
         static let name = "dibs_status_v1"
         static let sql = "SELECT \(answerColumns) FROM dibs_status($1, $2)"
-        typealias Row = AnswerRow
         let drop: String, claim: Int64
 
         func makeBindings() -> PostgresBindings {
@@ -90,6 +88,5 @@ enum LeaseStatements {
             bindings.append(claim)
             return bindings
         }
-        func decodeRow(_ row: PostgresRow) throws -> Row { try row.decode(Row.self) }
     }
 }

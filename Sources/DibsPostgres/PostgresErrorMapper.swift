@@ -15,7 +15,9 @@ struct PostgresErrorMapper: Sendable {
             throw map(error)
         } catch let error as PostgresTransactionError {
             if let inner = error.closureError as? DibsError { throw inner }
-            if let inner = (error.closureError ?? error.beginError ?? error.commitError) as? PSQLError { throw map(inner) }
+            if let inner = (error.closureError ?? error.beginError ?? error.commitError) as? PSQLError {
+                throw map(inner)
+            }
             throw DibsError(.storeUnavailable, "\(server) is unavailable: \(error)")
         } catch is CancellationError {
             throw DibsError(.timeout, "the call to \(server) was cancelled before it answered")
@@ -29,11 +31,13 @@ struct PostgresErrorMapper: Sendable {
             let message = error.serverInfo?[.message] ?? ""
             switch state {
             case "57014":
-                return DibsError(.timeout, "\(server) cancelled a statement that ran past statement_timeout: \(message)")
+                return DibsError(
+                    .timeout, "\(server) cancelled a statement that ran past statement_timeout: \(message)")
             case "57P01", "57P02", "57P03", "08000", "08003", "08006", "53300":
                 return DibsError(.storeUnavailable, "\(server) is unavailable (\(state)): \(message)")
             case "40P01", "40001":
-                return DibsError(.storeUnavailable, "\(server) aborted the call to break a lock cycle; retry it: \(message)")
+                return DibsError(
+                    .storeUnavailable, "\(server) aborted the call to break a lock cycle; retry it: \(message)")
             default:
                 return DibsError(.internalError, "\(server) refused a statement (\(state)): \(message)")
             }
@@ -42,7 +46,8 @@ struct PostgresErrorMapper: Sendable {
         case .serverClosedConnection, .connectionError, .uncleanShutdown, .clientClosedConnection:
             return DibsError(.storeUnavailable, "\(server) is unavailable: the connection failed (\(error.code))")
         default:
-            return DibsError(.storeUnavailable, "\(server) is unavailable: \(error.code) \(error.underlying.map { "\($0)" } ?? "")")
+            return DibsError(
+                .storeUnavailable, "\(server) is unavailable: \(error.code) \(error.underlying.map { "\($0)" } ?? "")")
         }
     }
 }

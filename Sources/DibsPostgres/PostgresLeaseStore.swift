@@ -13,10 +13,13 @@ public struct PostgresLeaseStore: LeaseStore {
 
     /// Settings of the store.
     public struct Configuration: Sendable {
-        /// How long a call waits for a pooled connection before it fails with
-        /// `.storeUnavailable`. The pool retries connecting in the background, so while
-        /// Postgres is down calls fail after this wait instead of hanging; nothing was sent.
-        public var connectionWait: Duration = .seconds(2)
+        /// How long a call waits for a pooled connection before it checks whether Postgres
+        /// accepts connections at all. If it does not, the call fails with
+        /// `.storeUnavailable` (nothing was sent); if it does, the pool is only busy and the
+        /// call waits on, up to `maximumConnectionWait`.
+        public var connectionWait: Duration = .seconds(1)
+        /// The longest a call waits for a connection while Postgres accepts connections.
+        public var maximumConnectionWait: Duration = .seconds(30)
 
         /// The defaults.
         public init() {}
@@ -26,16 +29,22 @@ public struct PostgresLeaseStore: LeaseStore {
     private let logger: Logger
     private let errors: PostgresErrorMapper
     private let configuration: Configuration
+    private let server: PostgresURL
+    private let health: ServerHealth
 
     /// Makes a store on a client whose `run()` the caller keeps going. Statement timeouts
     /// are the server's `statement_timeout` (see `PostgresURL.statementTimeout`).
+    ///
+    /// - Parameter server: where Postgres is, to tell a down server from a busy pool and to
+    ///   name it in errors.
     public init(
-        client: PostgresClient, logger: Logger, serverDescription: String = "Postgres",
-        configuration: Configuration = Configuration()
+        client: PostgresClient, server: PostgresURL, logger: Logger, configuration: Configuration = Configuration()
     ) {
         self.client = client
         self.logger = logger
-        self.errors = PostgresErrorMapper(server: serverDescription)
+        self.server = server
+        self.health = ServerHealth(host: server.host, port: server.port)
+        self.errors = PostgresErrorMapper(server: "Postgres at \(server.host):\(server.port)")
         self.configuration = configuration
     }
 
@@ -90,7 +99,8 @@ public struct PostgresLeaseStore: LeaseStore {
 
     public func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus {
         let row = try await single(
-            LeaseStatements.Release(drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description))
+            LeaseStatements.Release(
+                drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description))
         let answer = try Answer(row, drop: claim.drop)
         try Answer.check(answer.code, claim: claim)
         return try answer.status()
@@ -99,7 +109,8 @@ public struct PostgresLeaseStore: LeaseStore {
     public func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease {
         let row = try await single(
             LeaseStatements.Extend(
-                drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description, fence: fence.value)
+                drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description,
+                fence: fence.value)
         )
         let answer = try Answer(row, drop: claim.drop)
         try Answer.check(answer.code, claim: claim)
@@ -135,7 +146,8 @@ public struct PostgresLeaseStore: LeaseStore {
                     logger: logger
                 ).collect()
                 guard let row = counts.first else { throw DibsError(.internalError, "inspect gave no row") }
-                let (code, units, free, held, sold, waitlisted) = try row.decode((String, Int?, Int?, Int?, Int?, Int?).self)
+                let (code, units, free, held, sold, waitlisted) = try row.decode(
+                    (String, Int?, Int?, Int?, Int?, Int?).self)
                 try Answer.check(code, drop: drop)
                 var leases: [Lease] = []
                 let rows = try await connection.query(
@@ -172,8 +184,8 @@ public struct PostgresLeaseStore: LeaseStore {
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
         let leased = LeaseFlag()
-        let wait = configuration.connectionWait
-        let server = errors.server
+        let (wait, longest) = (configuration.connectionWait, configuration.maximumConnectionWait)
+        let (health, name) = (health, errors.server)
         return try await errors.mapping {
             try await withThrowingTaskGroup(of: Result?.self) { group in
                 group.addTask {
@@ -183,10 +195,18 @@ public struct PostgresLeaseStore: LeaseStore {
                     }
                 }
                 group.addTask {
-                    try await Task.sleep(for: wait)
-                    if leased.isSet { return nil }
+                    var waited: Duration = .zero
+                    while waited < longest {
+                        try await Task.sleep(for: wait)
+                        waited += wait
+                        if leased.isSet { return nil }
+                        guard await health.isAccepting() else {
+                            throw DibsError(
+                                .storeUnavailable, "\(name) refuses connections: is it running and reachable?")
+                        }
+                    }
                     throw DibsError(
-                        .storeUnavailable, "no connection to \(server) within \(wait): is it running and reachable?")
+                        .storeUnavailable, "no connection to \(name) within \(longest): the pool is exhausted")
                 }
                 defer { group.cancelAll() }
                 while let result = try await group.next() {

@@ -9,22 +9,30 @@ import Logging
 struct Dibs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dibs: a flash-sale reservation service.",
-        subcommands: [Migrate.self, Demo.self])
+        subcommands: [Migrate.self, Demo.self, StampedeCommand.self])
 }
 
 /// Options every command that talks to Postgres shares.
 struct PostgresOptions: ParsableArguments {
     @Option(
         name: .customLong("postgres-url"),
-        help: "Postgres URL, postgres://user[:password]@host:port/database (env: DIBS_POSTGRES_URL).")
+        help: """
+            Postgres URL, postgres://user[:password]@host:port/database[?statement_timeout=ms] \
+            (env: DIBS_POSTGRES_URL; scripts/dev up writes it to .dibs/env).
+            """)
     var url: String?
 
-    func parsed() throws -> PostgresURL {
-        guard let url = url ?? ProcessInfo.processInfo.environment["DIBS_POSTGRES_URL"] else {
-            throw ValidationError(
-                "no Postgres URL: pass --postgres-url or set DIBS_POSTGRES_URL (scripts/dev up writes it to .dibs/env)")
-        }
+    /// The URL from the flag or the environment, if either is set.
+    func optional() throws -> PostgresURL? {
+        guard let url = url ?? ProcessInfo.processInfo.environment["DIBS_POSTGRES_URL"] else { return nil }
         do { return try PostgresURL(url) } catch { throw ValidationError(error.message) }
+    }
+
+    func required() throws -> PostgresURL {
+        guard let url = try optional() else {
+            throw ValidationError("no Postgres URL: pass --postgres-url or set DIBS_POSTGRES_URL")
+        }
+        return url
     }
 }
 
@@ -41,7 +49,7 @@ struct Migrate: AsyncParsableCommand {
     var schema: String = ProcessInfo.processInfo.environment["DIBS_SCHEMA_DIR"] ?? "schema"
 
     func run() async throws {
-        let url = try postgres.parsed()
+        let url = try postgres.required()
         let report = try await migrateDatabase(at: url, schemaDirectory: schema, logger: Logger(label: "dibs.migrate"))
         if report.applied.isEmpty {
             print(
@@ -56,6 +64,7 @@ struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Fire a stampede of concurrent claims at a fresh drop on every store, in process.")
 
+    @OptionGroup var postgres: PostgresOptions
     @Option(help: "How many claims (one shopper each).") var claims = 20_000
     @Option(help: "How many units the drop has.") var units = 100
     @Option(help: "Claims in flight at once.") var concurrency = 1_000
@@ -64,13 +73,72 @@ struct Demo: AsyncParsableCommand {
         guard claims > 0, units > 0, concurrency > 0 else {
             throw ValidationError("claims, units and concurrency are positive")
         }
+        let url = try postgres.optional()
         let stampede = Stampede(claims: claims, units: units, concurrency: concurrency)
-        print("stampede: \(claims) concurrent claims on a \(units)-unit drop, \(concurrency) in flight")
+        print("stampede: \(claims) concurrent claims on a fresh \(units)-unit drop per store, \(concurrency) in flight")
         print(StampedeTable.header)
-        let report = try await stampede.run(on: MemoryLeaseStore())
-        print(StampedeTable.row(report))
-        guard report.distinctUnits == report.held, report.held <= units else {
-            throw ValidationError("\(report.backend): \(report.held) holds on \(report.distinctUnits) distinct units")
+        var failures: [String] = []
+        for kind in StoreKind.allCases {
+            if kind == .postgres && url == nil {
+                print("\(kind.rawValue): skipped, no DIBS_POSTGRES_URL (scripts/dev demo sets it)")
+                continue
+            }
+            let report = try await withStore(kind, postgres: url, logger: Logger(label: "dibs.demo")) { store in
+                try await stampede.run(on: store)
+            }
+            print(StampedeTable.row(report))
+            if report.distinctUnits != report.held || report.held != min(units, claims) || report.other != 0 {
+                failures.append("\(report.backend): \(report.held) holds on \(report.distinctUnits) distinct units")
+            }
+        }
+        guard failures.isEmpty else { throw ValidationError(failures.joined(separator: "; ")) }
+        print("every store gave each unit to exactly one shopper")
+    }
+}
+
+struct StampedeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "stampede",
+        abstract: "Fire concurrent claims at one drop on one store, from this process.",
+        discussion: """
+            Several processes can stampede one Postgres drop at once (--drop, with --create in \
+            only one of them); --json prints the report with the held units for a checker.
+            """)
+
+    @OptionGroup var postgres: PostgresOptions
+    @Option(help: "The store: \(StoreKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var store: String = "memory"
+    @Option(help: "The drop to claim on (default: a fresh one, created).") var drop: String?
+    @Flag(help: "Create --drop first.") var create = false
+    @Option(help: "How many claims.") var claims = 20_000
+    @Option(help: "Units of the drop when it is created.") var units = 100
+    @Option(help: "Claims in flight at once.") var concurrency = 1_000
+    @Option(help: "Shopper ids are PREFIX-n.") var shopperPrefix = "shopper"
+    @Flag(help: "Print the report as JSON.") var json = false
+
+    func run() async throws {
+        guard let kind = StoreKind(rawValue: store) else { throw ValidationError("unknown store \(store)") }
+        let stampede = Stampede(claims: claims, units: units, concurrency: concurrency, shopperPrefix: shopperPrefix)
+        let dropID: DropID
+        do { dropID = try drop.map(DropID.init) ?? Stampede.freshDrop() } catch let error as DibsError {
+            throw ValidationError(error.message)
+        }
+        let mustCreate = create || drop == nil
+        let report = try await withStore(kind, postgres: postgres.optional(), logger: Logger(label: "dibs.stampede")) {
+            store in
+            if mustCreate { try await stampede.createDrop(dropID, on: store) }
+            return try await stampede.run(on: store, drop: dropID)
+        }
+        if json {
+            print(
+                """
+                {"backend":"\(report.backend)","drop":"\(dropID)","claims":\(report.claims),"held":\(report.held),\
+                "waitlisted":\(report.waitlisted),"soldOut":\(report.soldOut),"other":\(report.other),\
+                "seconds":\(report.seconds),"heldUnits":[\(report.heldUnits.map(String.init).joined(separator: ","))]}
+                """)
+        } else {
+            print(StampedeTable.header)
+            print(StampedeTable.row(report))
         }
     }
 }

@@ -16,9 +16,10 @@ struct PostgresFaultTests {
                 Migration.load(from: TestPostgres.schemaDirectory))
         }
         try await PostgresClient.withRunning(url, logger: TestPostgres.logger) { client in
-            let store = PostgresLeaseStore(client: client, logger: TestPostgres.logger, serverDescription: "\(url)")
+            let store = PostgresLeaseStore(client: client, server: url, logger: TestPostgres.logger)
             let drop = try DropID("restart")
-            try await store.createDrop(DropConfig(id: drop, units: 10, opensAt: SystemClock().now().adding(.seconds(-1))))
+            try await store.createDrop(
+                DropConfig(id: drop, units: 10, opensAt: SystemClock().now().adding(.seconds(-1))))
             let before = try await store.claim(request(drop, 1))
             #expect(before.decision != .rejected(.soldOut))
 
@@ -26,7 +27,7 @@ struct PostgresFaultTests {
             let started = ContinuousClock.now
             let error = await #expect(throws: DibsError.self) { try await store.claim(request(drop, 2)) }
             #expect(error?.code == .storeUnavailable, "a claim while Postgres is down: \(String(describing: error))")
-            #expect(error?.message.contains("127.0.0.1") == true, "the error names the server")
+            #expect(error?.message.contains("127.0.0.1:\(server.port)") == true, "the error names the server")
             #expect(ContinuousClock.now - started < .seconds(10), "the call hung instead of failing")
 
             try server.start()
@@ -48,8 +49,9 @@ struct PostgresFaultTests {
         let url = timedURL
         let drop = try DropID("timeout-\(UInt32.random(in: 0...UInt32.max))")
         try await TestPostgres.withClient { blocker in
-            let store = PostgresLeaseStore(client: blocker, logger: TestPostgres.logger)
-            try await store.createDrop(DropConfig(id: drop, units: 1, opensAt: SystemClock().now().adding(.seconds(-1))))
+            let store = PostgresLeaseStore(client: blocker, server: url, logger: TestPostgres.logger)
+            try await store.createDrop(
+                DropConfig(id: drop, units: 1, opensAt: SystemClock().now().adding(.seconds(-1))))
             try await blocker.withConnection { connection in
                 // Hold the claim key in an open transaction: a claim with that key must wait.
                 try await connection.query("BEGIN", logger: TestPostgres.logger)
@@ -59,7 +61,7 @@ struct PostgresFaultTests {
                     VALUES (\(drop.rawValue), 'k-1', 'someone', 'rejected', 'rejected')
                     """, logger: TestPostgres.logger)
                 try await PostgresClient.withRunning(url, logger: TestPostgres.logger) { client in
-                    let timed = PostgresLeaseStore(client: client, logger: TestPostgres.logger)
+                    let timed = PostgresLeaseStore(client: client, server: url, logger: TestPostgres.logger)
                     let error = await #expect(throws: DibsError.self) { try await timed.claim(request(drop, 1)) }
                     #expect(error?.code == .timeout, "\(String(describing: error))")
                     let other = try await timed.claim(request(drop, 2))

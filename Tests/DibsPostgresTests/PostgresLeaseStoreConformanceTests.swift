@@ -8,7 +8,7 @@ struct PostgresLeaseStoreConformanceTests {
     @Test(arguments: ConformanceCase.allCases)
     func conforms(_ conformanceCase: ConformanceCase) async throws {
         try await TestPostgres.withClient { client in
-            let store = PostgresLeaseStore(client: client, logger: TestPostgres.logger)
+            let store = PostgresLeaseStore(client: client, server: try TestPostgres.url(), logger: TestPostgres.logger)
             try await conformanceCase.run(ConformanceHarness(store: store, time: .real))
         }
     }

@@ -69,7 +69,8 @@ final class ScratchPostgres: @unchecked Sendable {
         guard status == 0 else {
             let output = FileManager.default.contents(atPath: errorPath) ?? Data()
             throw SetupError(
-                description: "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
+                description:
+                    "\(tool) \(arguments.joined(separator: " ")) failed: \(String(decoding: output, as: UTF8.self))")
         }
     }
 
