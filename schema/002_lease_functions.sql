@@ -132,16 +132,20 @@ LANGUAGE plpgsql AS $$
 DECLARE
     r record;
     c dibs_claims;
+    -- A variable, not clock_timestamp() in the WHERE: a volatile call cannot bound an index
+    -- scan, and the claim path would read every held unit of the drop.
+    v_now timestamptz := clock_timestamp();
 BEGIN
     expired := 0;
     promoted := 0;
     IF NOT EXISTS (SELECT 1 FROM dibs_units
-                    WHERE drop_id = p_drop AND state = 'held' AND expires_at <= clock_timestamp()) THEN
+                    WHERE drop_id = p_drop AND state = 'held' AND expires_at <= v_now) THEN
         RETURN;
     END IF;
     PERFORM 1 FROM dibs_drop_lines WHERE drop_id = p_drop FOR UPDATE;
+    v_now := clock_timestamp();
     FOR r IN SELECT unit, claim_id FROM dibs_units
-              WHERE drop_id = p_drop AND state = 'held' AND expires_at <= clock_timestamp()
+              WHERE drop_id = p_drop AND state = 'held' AND expires_at <= v_now
               ORDER BY expires_at FOR UPDATE SKIP LOCKED
     LOOP
         UPDATE dibs_claims SET state = 'expired' WHERE id = r.claim_id RETURNING * INTO c;
@@ -153,19 +157,33 @@ BEGIN
     END LOOP;
 END $$;
 
--- Takes the lowest free unit nobody else is taking, for claim p_claim.
-CREATE FUNCTION dibs_take_free_unit(p_drop text, p_claim bigint, p_ttl_ms int,
+-- Takes a free unit nobody else is taking, for claim p_claim: the first free one at or
+-- after a random start, else the first before it. Starting anywhere spreads concurrent
+-- claimers over the index instead of queueing them all on its first, dead-entry-laden pages.
+CREATE FUNCTION dibs_take_free_unit(p_drop text, p_claim bigint, p_ttl_ms int, p_units int,
                                     OUT unit int, OUT fence bigint, OUT expires_at timestamptz)
-LANGUAGE sql AS $$
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_start int := floor(random() * p_units)::int;
+    v_unit int;
+BEGIN
+    SELECT f.unit INTO v_unit FROM dibs_units f
+     WHERE f.drop_id = p_drop AND f.state = 'free' AND f.unit >= v_start
+     ORDER BY f.unit LIMIT 1 FOR UPDATE SKIP LOCKED;
+    IF v_unit IS NULL THEN
+        SELECT f.unit INTO v_unit FROM dibs_units f
+         WHERE f.drop_id = p_drop AND f.state = 'free' AND f.unit < v_start
+         ORDER BY f.unit LIMIT 1 FOR UPDATE SKIP LOCKED;
+    END IF;
+    IF v_unit IS NULL THEN
+        RETURN;
+    END IF;
     UPDATE dibs_units u
        SET state = 'held', claim_id = p_claim, fence = nextval('dibs_fences'),
            expires_at = clock_timestamp() + p_ttl_ms * interval '1 millisecond'
-     WHERE u.drop_id = p_drop
-       AND u.unit = (SELECT f.unit FROM dibs_units f
-                      WHERE f.drop_id = p_drop AND f.state = 'free'
-                      ORDER BY f.unit LIMIT 1 FOR UPDATE SKIP LOCKED)
-    RETURNING u.unit, u.fence, u.expires_at
-$$;
+     WHERE u.drop_id = p_drop AND u.unit = v_unit
+    RETURNING u.unit, u.fence, u.expires_at INTO unit, fence, expires_at;
+END $$;
 
 CREATE FUNCTION dibs_claim(p_drop text, p_user text, p_key text, p_token_hash text) RETURNS dibs_answer
 LANGUAGE plpgsql AS $$
@@ -220,7 +238,7 @@ BEGIN
         RETURN dibs_first(c, false);
     END IF;
 
-    SELECT * INTO v_unit, v_fence, v_expires FROM dibs_take_free_unit(p_drop, v_id, d.hold_ttl_ms);
+    SELECT * INTO v_unit, v_fence, v_expires FROM dibs_take_free_unit(p_drop, v_id, d.hold_ttl_ms, d.units);
 
     IF v_unit IS NULL AND d.waitlist_capacity > 0 THEN
         SELECT waitlisted INTO v_waitlisted FROM dibs_drop_lines WHERE drop_id = p_drop;
@@ -229,7 +247,7 @@ BEGIN
             -- Line up under the line's lock, looking for a unit once more: a release that
             -- committed meanwhile either promoted someone or left its unit free for us.
             SELECT waitlisted INTO v_waitlisted FROM dibs_drop_lines WHERE drop_id = p_drop FOR UPDATE;
-            SELECT * INTO v_unit, v_fence, v_expires FROM dibs_take_free_unit(p_drop, v_id, d.hold_ttl_ms);
+            SELECT * INTO v_unit, v_fence, v_expires FROM dibs_take_free_unit(p_drop, v_id, d.hold_ttl_ms, d.units);
             IF v_unit IS NULL AND v_waitlisted < d.waitlist_capacity
                AND EXISTS (SELECT 1 FROM dibs_units WHERE drop_id = p_drop AND state = 'held') THEN
                 UPDATE dibs_drop_lines SET waitlisted = waitlisted + 1, queue_seq = queue_seq + 1

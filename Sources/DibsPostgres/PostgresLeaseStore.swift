@@ -13,8 +13,8 @@ public struct PostgresLeaseStore: LeaseStore {
 
     /// Settings of the store.
     public struct Configuration: Sendable {
-        /// How long a call waits for a pooled connection before it checks whether Postgres
-        /// accepts connections at all. If it does not, the call fails with
+        /// How long a call waits for a pooled connection before the watchdog checks whether
+        /// Postgres accepts connections at all. If it does not, the call fails with
         /// `.storeUnavailable` (nothing was sent); if it does, the pool is only busy and the
         /// call waits on, up to `maximumConnectionWait`.
         public var connectionWait: Duration = .seconds(1)
@@ -30,7 +30,7 @@ public struct PostgresLeaseStore: LeaseStore {
     private let errors: PostgresErrorMapper
     private let configuration: Configuration
     private let server: PostgresURL
-    private let health: ServerHealth
+    private let watchdog: ConnectionWatchdog
 
     /// Makes a store on a client whose `run()` the caller keeps going. Statement timeouts
     /// are the server's `statement_timeout` (see `PostgresURL.statementTimeout`).
@@ -43,7 +43,9 @@ public struct PostgresLeaseStore: LeaseStore {
         self.client = client
         self.logger = logger
         self.server = server
-        self.health = ServerHealth(host: server.host, port: server.port)
+        self.watchdog = ConnectionWatchdog(
+            health: ServerHealth(host: server.host, port: server.port), wait: configuration.connectionWait,
+            longest: configuration.maximumConnectionWait, name: "Postgres at \(server.host):\(server.port)")
         self.errors = PostgresErrorMapper(server: "Postgres at \(server.host):\(server.port)")
         self.configuration = configuration
     }
@@ -179,50 +181,12 @@ public struct PostgresLeaseStore: LeaseStore {
     }
 
     /// Runs `body` on a pooled connection, failing with `.storeUnavailable` when none comes
-    /// within `connectionWait`, and mapping every PostgresNIO error to a `DibsError`.
+    /// while Postgres refuses connections, and mapping every PostgresNIO error to a `DibsError`.
     private func withConnection<Result: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) async throws -> Result
     ) async throws -> Result {
-        let leased = LeaseFlag()
-        let (wait, longest) = (configuration.connectionWait, configuration.maximumConnectionWait)
-        let (health, name) = (health, errors.server)
-        return try await errors.mapping {
-            try await withThrowingTaskGroup(of: Result?.self) { group in
-                group.addTask {
-                    try await client.withConnection { connection in
-                        leased.set()
-                        return try await body(connection)
-                    }
-                }
-                group.addTask {
-                    var waited: Duration = .zero
-                    while waited < longest {
-                        try await Task.sleep(for: wait)
-                        waited += wait
-                        if leased.isSet { return nil }
-                        guard await health.isAccepting() else {
-                            throw DibsError(
-                                .storeUnavailable, "\(name) refuses connections: is it running and reachable?")
-                        }
-                    }
-                    throw DibsError(
-                        .storeUnavailable, "no connection to \(name) within \(longest): the pool is exhausted")
-                }
-                defer { group.cancelAll() }
-                while let result = try await group.next() {
-                    if let result { return result }
-                }
-                throw DibsError(.internalError, "the call ended without an answer")
-            }
-        }
+        try await errors.mapping { try await watchdog.withConnection(client, body) }
     }
-}
-
-/// Set once a call holds a connection, so the wait's deadline no longer applies.
-private final class LeaseFlag: Sendable {
-    private let value = Mutex(false)
-    func set() { value.withLock { $0 = true } }
-    var isSet: Bool { value.withLock { $0 } }
 }
 
 /// A decoded `dibs_answer` row.

@@ -5,11 +5,10 @@ import DibsPostgres
 import Foundation
 import Logging
 
-@main
 struct Dibs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dibs: a flash-sale reservation service.",
-        subcommands: [Migrate.self, Demo.self, StampedeCommand.self])
+        subcommands: [Migrate.self, Demo.self, StampedeCommand.self, Bench.self])
 }
 
 /// Options every command that talks to Postgres shares.
@@ -140,5 +139,40 @@ struct StampedeCommand: AsyncParsableCommand {
             print(StampedeTable.header)
             print(StampedeTable.row(report))
         }
+    }
+}
+
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Measure a store's claim rate: N workers claiming one after another (closed loop).",
+        discussion: """
+            scripts/dev bench runs this beside pgbench / redis-benchmark with the same concurrency \
+            and prints the ratio. Prints one line: path, claims, seconds, claims/s, p50 and p99 in ms.
+            """)
+
+    @OptionGroup var postgres: PostgresOptions
+    @Option(help: "The store: \(StoreKind.allCases.map(\.rawValue).joined(separator: ", ")).")
+    var store: String = "postgres"
+    @Option(help: "claim (free units) or sold-out.") var path: String = "claim"
+    @Option(help: "Workers, each with one claim in flight.") var concurrency = 32
+    @Option(help: "Seconds to run.") var seconds = 10
+    @Option(help: "Pooled Postgres connections; more than twice the cores only adds contention.")
+    var connections = 16
+
+    func run() async throws {
+        guard let kind = StoreKind(rawValue: store) else { throw ValidationError("unknown store \(store)") }
+        guard let path = ClaimBenchmark.Path(rawValue: path) else { throw ValidationError("unknown path \(path)") }
+        guard concurrency > 0, seconds > 0 else { throw ValidationError("concurrency and seconds are positive") }
+        let benchmark = ClaimBenchmark(path: path, concurrency: concurrency, duration: .seconds(seconds))
+        let result = try await withStore(
+            kind, postgres: postgres.optional(), connections: connections,
+            logger: Logger(label: "dibs.bench")
+        ) { store in
+            try await benchmark.run(on: store)
+        }
+        let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
+        print(
+            "path=\(path.rawValue) claims=\(result.claims) seconds=\(result.seconds) rate=\(Int(result.claimsPerSecond)) "
+                + "p50_ms=\(result.p50Milliseconds) p99_ms=\(result.p99Milliseconds) outcomes=\(outcomes)")
     }
 }
