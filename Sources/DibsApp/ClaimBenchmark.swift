@@ -36,23 +36,13 @@ public struct ClaimBenchmark: Sendable {
         self.units = units
     }
 
-    /// Prepares a fresh drop for the path and runs the workers against it.
-    public func run(on store: any LeaseStore) async throws -> Result {
-        let drop = try Stampede.freshDrop()
-        let opens = SystemClock().now().adding(.seconds(-1))
-        switch path {
-        case .claim:
-            try await store.createDrop(DropConfig(id: drop, units: units, opensAt: opens))
-        case .soldOut:
-            try await store.createDrop(DropConfig(id: drop, units: 1, waitlistCapacity: 0, opensAt: opens))
-            let first = try await store.claim(
-                ClaimRequest(drop: drop, user: UserID("first"), idempotencyKey: IdempotencyKey("first")))
-            guard case .held(_, let fence, _) = first.decision, let claim = first.claim, let token = first.holdToken
-            else {
-                throw DibsError(.internalError, "the benchmark could not hold the one unit: \(first.decision)")
-            }
-            _ = try await store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: fence))
-        }
+    /// Runs the workers against `existing`, a drop prepared for the path (free units for
+    /// `claim`, every unit sold for `sold-out`), or against a fresh drop it prepares.
+    public func run(on store: any LeaseStore, existing: DropID? = nil) async throws -> Result {
+        let drop: DropID
+        if let existing { drop = existing } else { drop = try await prepareDrop(on: store) }
+        // Fresh shoppers and keys each run, so a second run on the same drop is not a replay.
+        let run = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let deadline = ContinuousClock.now + duration
         let started = ContinuousClock.now
         let perWorker = try await withThrowingTaskGroup(of: ([Int64], [String: Int]).self) { group in
@@ -64,8 +54,8 @@ public struct ClaimBenchmark: Sendable {
                     while ContinuousClock.now < deadline {
                         sequence += 1
                         let request = try ClaimRequest(
-                            drop: drop, user: UserID("w\(worker)-\(sequence)"),
-                            idempotencyKey: IdempotencyKey("w\(worker)-\(sequence)"))
+                            drop: drop, user: UserID("\(run)-\(worker)-\(sequence)"),
+                            idempotencyKey: IdempotencyKey("\(run)-\(worker)-\(sequence)"))
                         let sent = ContinuousClock.now
                         let outcome = try await store.claim(request)
                         let elapsed = ContinuousClock.now - sent
@@ -93,6 +83,25 @@ public struct ClaimBenchmark: Sendable {
             path: path, claims: latencies.count,
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             outcomes: outcomes, p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99))
+    }
+
+    private func prepareDrop(on store: any LeaseStore) async throws -> DropID {
+        let drop = try Stampede.freshDrop()
+        let opens = SystemClock().now().adding(.seconds(-1))
+        switch path {
+        case .claim:
+            try await store.createDrop(DropConfig(id: drop, units: units, opensAt: opens))
+        case .soldOut:
+            try await store.createDrop(DropConfig(id: drop, units: 1, waitlistCapacity: 0, opensAt: opens))
+            let first = try await store.claim(
+                ClaimRequest(drop: drop, user: UserID("first"), idempotencyKey: IdempotencyKey("first")))
+            guard case .held(_, let fence, _) = first.decision, let claim = first.claim, let token = first.holdToken
+            else {
+                throw DibsError(.internalError, "the benchmark could not hold the one unit: \(first.decision)")
+            }
+            _ = try await store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: fence))
+        }
+        return drop
     }
 
     static func label(_ decision: ClaimOutcome.Decision) -> String {

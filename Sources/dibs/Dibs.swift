@@ -154,6 +154,7 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "The store: \(StoreKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var store: String = "postgres"
     @Option(help: "claim (free units) or sold-out.") var path: String = "claim"
+    @Option(help: "A drop prepared for the path (default: a fresh one the benchmark prepares).") var drop: String?
     @Option(help: "Workers, each with one claim in flight.") var concurrency = 32
     @Option(help: "Seconds to run.") var seconds = 10
     @Option(help: "Pooled Postgres connections; more than twice the cores only adds contention.")
@@ -164,11 +165,15 @@ struct Bench: AsyncParsableCommand {
         guard let path = ClaimBenchmark.Path(rawValue: path) else { throw ValidationError("unknown path \(path)") }
         guard concurrency > 0, seconds > 0 else { throw ValidationError("concurrency and seconds are positive") }
         let benchmark = ClaimBenchmark(path: path, concurrency: concurrency, duration: .seconds(seconds))
+        let existing: DropID?
+        do { existing = try drop.map { text throws(DibsError) in try DropID(text) } } catch {
+            throw ValidationError(error.message)
+        }
         let result = try await withStore(
             kind, postgres: postgres.optional(), connections: connections,
             logger: Logger(label: "dibs.bench")
         ) { store in
-            try await benchmark.run(on: store)
+            try await benchmark.run(on: store, existing: existing)
         }
         let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         print(
