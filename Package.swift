@@ -37,11 +37,25 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // hiredis, the C library Dibs speaks RESP with (Debian's libhiredis-dev).
+        .systemLibrary(name: "CHiredis", providers: [.apt(["libhiredis-dev"])]),
+        // The Redis client (the only place that touches C) and RedisLeaseStore.
+        .target(
+            name: "DibsRedis",
+            dependencies: [
+                "DibsCore", "CHiredis",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            swiftSettings: strict
+        ),
         // Wires configuration and stores together.
         .target(
             name: "DibsApp",
             dependencies: [
-                "DibsCore", "DibsPostgres",
+                "DibsCore", "DibsPostgres", "DibsRedis",
                 .product(name: "Logging", package: "swift-log"),
             ],
             swiftSettings: strict
@@ -66,6 +80,11 @@ let package = Package(
         .testTarget(
             name: "DibsCoreTests",
             dependencies: ["DibsCore", "LeaseStoreConformance"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DibsRedisTests",
+            dependencies: ["DibsRedis", "DibsPostgres", "LeaseStoreConformance"],
             swiftSettings: strict
         ),
         .testTarget(

@@ -1,0 +1,20 @@
+/// The system of record for drops and sales, whatever store leases the units: Postgres.
+/// A store that keeps its leases elsewhere (Redis) writes its sales through this, so a
+/// confirmed sale is durable and unique per drop and unit.
+public protocol SaleLedger: Sendable {
+    /// Records a drop; answers the backend of the drop when the id is taken already.
+    func registerDrop(_ config: DropConfig, backend: String) async throws -> DropRegistration
+
+    /// Records a sale. Recording the same sale again (same claim and fence) succeeds; a
+    /// second sale of the unit throws `.unitAlreadySold`.
+    func recordSale(_ sale: Sale) async throws
+
+    /// The sale of a unit, if there is one.
+    func sale(drop: DropID, unit: Int) async throws -> Sale?
+}
+
+/// What `SaleLedger.registerDrop` did.
+public enum DropRegistration: Sendable, Hashable {
+    case created
+    case exists(backend: String)
+}

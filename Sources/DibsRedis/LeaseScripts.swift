@@ -1,0 +1,313 @@
+/// The Lua of the Redis lease store: one script per operation, each atomic in Redis.
+///
+/// Every key of a drop starts with `dibs:{drop}:` (the hash tag puts a drop in one slot, so
+/// the scripts run unchanged on Redis Cluster); the prefix is the script's one declared key.
+///
+/// Keys under the prefix: `cfg` (hash: units, ttl, limit, cap, mode, opens, closes), `next`
+/// (the lowest never-leased unit, so a drop of any size is created in O(1)), `free` (list of
+/// units that came back), `held`, `sold` (counts), `exp` (zset unit → lease expiry ms),
+/// `holder` (hash unit → claim), `lease:<unit>` (`claim:fence`, `SET NX PX ttl`: the gate),
+/// `fence`, `seq` (counters), `keys` (hash Idempotency-Key → claim), `live` (hash shopper →
+/// live claims), `wl` (list: the waitlist), `entries`, `limbo` (set of units whose confirm
+/// began but did not finish before the lease ran out; see `RedisLeaseStore.confirm`), and
+/// `c:<n>` per claim (hash: u user, st state, unit, f fence, x expiry, th token hash, fs/fp/
+/// fu/ff/fx the first answer, rj rejection, or order ref).
+enum LeaseScripts {
+    /// Functions every script shares.
+    static let prelude = """
+        local K = KEYS[1]
+        local function now_ms()
+          local t = redis.call('TIME')
+          return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+        end
+        local function lease_unit(unit, c, now, ttl)
+          local fence = redis.call('INCR', K .. 'fence')
+          local exp = now + ttl
+          if not redis.call('SET', K .. 'lease:' .. unit, c .. ':' .. fence, 'NX', 'PX', ttl) then
+            error('DIBS unit ' .. unit .. ' of ' .. K .. ' is leased already')
+          end
+          redis.call('ZADD', K .. 'exp', exp, unit)
+          redis.call('HSET', K .. 'holder', unit, c)
+          redis.call('HSET', K .. 'c:' .. c, 'st', 'held', 'unit', unit, 'f', fence, 'x', exp)
+          return fence, exp
+        end
+        -- A unit came back: the oldest waitlisted claim gets it, or it is free again.
+        local function give_unit(unit, now, ttl)
+          local w = redis.call('LPOP', K .. 'wl')
+          if w then
+            lease_unit(unit, w, now, ttl)
+            return true
+          end
+          redis.call('HDEL', K .. 'holder', unit)
+          redis.call('RPUSH', K .. 'free', unit)
+          redis.call('DECR', K .. 'held')
+          return false
+        end
+        local function end_lease(ck, unit, state, now, ttl)
+          redis.call('HSET', ck, 'st', state)
+          redis.call('ZREM', K .. 'exp', unit)
+          redis.call('DEL', K .. 'lease:' .. unit)
+          redis.call('HINCRBY', K .. 'live', redis.call('HGET', ck, 'u'), -1)
+          return give_unit(unit, now, ttl)
+        end
+        -- Ends every lease that ran out and promotes the waitlist onto the units. A unit
+        -- whose confirm began ('confirming') is not handed on: its sale may be in Postgres.
+        local function settle(now, ttl)
+          local expired, promoted = 0, 0
+          for _, unit in ipairs(redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now)) do
+            local c = redis.call('HGET', K .. 'holder', unit)
+            local ck = K .. 'c:' .. c
+            if redis.call('HGET', ck, 'st') == 'confirming' then
+              redis.call('ZREM', K .. 'exp', unit)
+              redis.call('DEL', K .. 'lease:' .. unit)
+              redis.call('SADD', K .. 'limbo', unit)
+            else
+              expired = expired + 1
+              if end_lease(ck, unit, 'expired', now, ttl) then promoted = promoted + 1 end
+            end
+          end
+          return expired, promoted
+        end
+        local function cfg()
+          return redis.call('HMGET', K .. 'cfg', 'units', 'ttl', 'limit', 'cap', 'mode', 'opens', 'closes')
+        end
+        -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order, finished}
+        local function answer(code, c, replayed, first)
+          if not c then return {code, '', '', '', '', '', '', '', '', '0', '', '0'} end
+          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fu', 'ff', 'fx')
+          local st, unit, f, x = h[2], h[4], h[5], h[6]
+          if first then st, unit, f, x = h[9], h[10], h[11], h[12] end
+          if st == 'confirming' then st = 'held' end
+          return {code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
+                  replayed and '1' or '0', h[8] or '', '0'}
+        end
+        local function fail(code) return answer(code, nil) end
+        local function claim_of(n)
+          if redis.call('EXISTS', K .. 'c:' .. n) == 0 then return nil end
+          return redis.call('HMGET', K .. 'c:' .. n, 'u', 'st', 'unit', 'f', 'x', 'th')
+        end
+
+        """
+
+    /// ARGV: units, ttl ms, limit, waitlist capacity, mode, opens ms, closes ms or ''.
+    static let create = Script(
+        prelude + """
+            if redis.call('EXISTS', K .. 'cfg') == 1 then return 'drop-exists' end
+            redis.call('HSET', K .. 'cfg', 'units', ARGV[1], 'ttl', ARGV[2], 'limit', ARGV[3], 'cap', ARGV[4],
+                       'mode', ARGV[5], 'opens', ARGV[6], 'closes', ARGV[7])
+            redis.call('SET', K .. 'next', 0)
+            redis.call('SET', K .. 'held', 0)
+            redis.call('SET', K .. 'sold', 0)
+            return 'ok'
+            """)
+
+    /// ARGV: user, Idempotency-Key, token hash (hex).
+    static let claim = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return fail('unknown-drop') end
+            local units, ttl, limit, cap = tonumber(d[1]), tonumber(d[2]), tonumber(d[3]), tonumber(d[4])
+            local user, key = ARGV[1], ARGV[2]
+            local existing = redis.call('HGET', K .. 'keys', key)
+            if existing then
+              if redis.call('HGET', K .. 'c:' .. existing, 'u') ~= user then return fail('idempotency-key-reused') end
+              return answer('ok', existing, true, true)
+            end
+            local now = now_ms()
+            if now < tonumber(d[6]) then return {'ok', '', '', 'rejected', 'not-open', '', '', '', '', '0', '', '0'} end
+            if d[7] ~= '' and now >= tonumber(d[7]) then
+              return {'ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', '0'}
+            end
+            settle(now, ttl)
+            local c = redis.call('INCR', K .. 'seq')
+            local ck = K .. 'c:' .. c
+            redis.call('HSET', K .. 'keys', key, c)
+            redis.call('HSET', ck, 'u', user, 'k', key)
+            local function reject(reason)
+              redis.call('HSET', ck, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
+              local a = answer('ok', c, false, true)
+              local nxt = tonumber(redis.call('GET', K .. 'next'))
+              if reason == 'sold-out' and nxt >= units and tonumber(redis.call('GET', K .. 'held')) == 0
+                 and redis.call('LLEN', K .. 'free') == 0 and redis.call('SCARD', K .. 'limbo') == 0 then
+                a[12] = '1'  -- every unit sold: nothing can come back
+              end
+              return a
+            end
+            if tonumber(redis.call('HGET', K .. 'live', user) or '0') >= limit then return reject('limit-reached') end
+            if d[5] == 'draw' then
+              local n = redis.call('INCR', K .. 'entries')
+              redis.call('HSET', ck, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3])
+              redis.call('HINCRBY', K .. 'live', user, 1)
+              return answer('ok', c, false, true)
+            end
+            local unit = redis.call('LPOP', K .. 'free')
+            if not unit then
+              local nxt = tonumber(redis.call('GET', K .. 'next'))
+              if nxt < units then
+                unit = nxt
+                redis.call('SET', K .. 'next', nxt + 1)
+              end
+            end
+            if unit then
+              redis.call('INCR', K .. 'held')
+              local fence, exp = lease_unit(unit, c, now, ttl)
+              redis.call('HSET', ck, 'th', ARGV[3], 'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp)
+              redis.call('HINCRBY', K .. 'live', user, 1)
+              return answer('ok', c, false, true)
+            end
+            if tonumber(redis.call('GET', K .. 'held')) > 0 and redis.call('LLEN', K .. 'wl') < cap then
+              local position = redis.call('RPUSH', K .. 'wl', c)
+              redis.call('HSET', ck, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position, 'th', ARGV[3])
+              redis.call('HINCRBY', K .. 'live', user, 1)
+              return answer('ok', c, false, true)
+            end
+            return reject('sold-out')
+            """)
+
+    /// The first step of a confirm. ARGV: claim, token hash, fence, grace ms. Checks the lease
+    /// and marks the claim `confirming`, its lease stretched by the grace so it cannot run
+    /// out while the sale is written to Postgres.
+    static let confirmBegin = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return fail('unknown-claim') end
+            local ttl = tonumber(d[2])
+            local now = now_ms()
+            settle(now, ttl)
+            local c = claim_of(ARGV[1])
+            if not c then return fail('unknown-claim') end
+            if c[6] ~= ARGV[2] then return fail('invalid-hold-token') end
+            if c[2] == 'confirmed' or c[2] == 'confirming' then
+              if c[4] ~= ARGV[3] then return fail('stale-fence') end
+              return answer('ok', ARGV[1], false, false)
+            end
+            if c[2] == 'expired' then return fail('lease-expired') end
+            if c[2] ~= 'held' then return fail('not-held') end
+            if c[4] ~= ARGV[3] then return fail('stale-fence') end
+            if redis.call('GET', K .. 'lease:' .. c[3]) ~= ARGV[1] .. ':' .. ARGV[3] then
+              return fail('lease-expired')
+            end
+            local until_ms = now + tonumber(ARGV[4])
+            redis.call('HSET', K .. 'c:' .. ARGV[1], 'st', 'confirming')
+            redis.call('PEXPIRE', K .. 'lease:' .. c[3], tonumber(ARGV[4]))
+            redis.call('ZADD', K .. 'exp', until_ms, c[3])
+            return answer('ok', ARGV[1], false, false)
+            """)
+
+    /// The last step of a confirm, after the sale is in Postgres. ARGV: claim, fence, order ref.
+    static let confirmCommit = Script(
+        prelude + """
+            local c = claim_of(ARGV[1])
+            if not c then return fail('unknown-claim') end
+            if c[2] == 'confirmed' then return answer('ok', ARGV[1], false, false) end
+            if c[2] ~= 'confirming' or c[4] ~= ARGV[2] then return fail('not-held') end
+            redis.call('HSET', K .. 'c:' .. ARGV[1], 'st', 'confirmed', 'or', ARGV[3])
+            redis.call('ZREM', K .. 'exp', c[3])
+            redis.call('DEL', K .. 'lease:' .. c[3])
+            redis.call('HDEL', K .. 'holder', c[3])
+            redis.call('SREM', K .. 'limbo', c[3])
+            redis.call('DECR', K .. 'held')
+            redis.call('INCR', K .. 'sold')
+            return answer('ok', ARGV[1], false, false)
+            """)
+
+    /// ARGV: claim, token hash.
+    static let release = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return fail('unknown-claim') end
+            local ttl = tonumber(d[2])
+            local now = now_ms()
+            settle(now, ttl)
+            local c = claim_of(ARGV[1])
+            if not c then return fail('unknown-claim') end
+            if c[6] ~= ARGV[2] then return fail('invalid-hold-token') end
+            local ck = K .. 'c:' .. ARGV[1]
+            if c[2] == 'held' then
+              end_lease(ck, c[3], 'released', now, ttl)
+            elseif c[2] == 'waitlisted' then
+              redis.call('LREM', K .. 'wl', 1, ARGV[1])
+              redis.call('HSET', ck, 'st', 'lapsed')
+              redis.call('HINCRBY', K .. 'live', c[1], -1)
+            elseif c[2] == 'entered' then
+              redis.call('HSET', ck, 'st', 'lost')
+              redis.call('HINCRBY', K .. 'live', c[1], -1)
+            elseif c[2] == 'confirmed' or c[2] == 'confirming' or c[2] == 'rejected' then
+              return fail('not-held')
+            end
+            return answer('ok', ARGV[1], false, false)
+            """)
+
+    /// ARGV: claim, token hash, fence.
+    static let extend = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return fail('unknown-claim') end
+            local ttl = tonumber(d[2])
+            local now = now_ms()
+            settle(now, ttl)
+            local c = claim_of(ARGV[1])
+            if not c then return fail('unknown-claim') end
+            if c[6] ~= ARGV[2] then return fail('invalid-hold-token') end
+            if c[2] == 'expired' then return fail('lease-expired') end
+            if c[2] ~= 'held' then return fail('not-held') end
+            if c[4] ~= ARGV[3] then return fail('stale-fence') end
+            local exp = now + ttl
+            redis.call('SET', K .. 'lease:' .. c[3], ARGV[1] .. ':' .. ARGV[3], 'XX', 'PX', ttl)
+            redis.call('ZADD', K .. 'exp', exp, c[3])
+            redis.call('HSET', K .. 'c:' .. ARGV[1], 'x', exp)
+            return answer('ok', ARGV[1], false, false)
+            """)
+
+    /// ARGV: claim.
+    static let status = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return fail('unknown-claim') end
+            settle(now_ms(), tonumber(d[2]))
+            if not claim_of(ARGV[1]) then return fail('unknown-claim') end
+            return answer('ok', ARGV[1], false, false)
+            """)
+
+    /// Returns {code, expired, promoted}.
+    static let reap = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return {'unknown-drop', 0, 0} end
+            local expired, promoted = settle(now_ms(), tonumber(d[2]))
+            return {'ok', expired, promoted}
+            """)
+
+    /// Returns {code, units, free, held, sold, waitlisted, limbo, {unit, claim, fence, expiry, …}}.
+    static let inspect = Script(
+        prelude + """
+            local d = cfg()
+            if not d[1] then return {'unknown-drop'} end
+            settle(now_ms(), tonumber(d[2]))
+            local units = tonumber(d[1])
+            local free = redis.call('LLEN', K .. 'free') + units - tonumber(redis.call('GET', K .. 'next'))
+            local leases = {}
+            local exp = redis.call('ZRANGE', K .. 'exp', 0, -1, 'WITHSCORES')
+            for i = 1, #exp, 2 do
+              local unit = exp[i]
+              local c = redis.call('HGET', K .. 'holder', unit)
+              table.insert(leases, unit)
+              table.insert(leases, c)
+              table.insert(leases, redis.call('HGET', K .. 'c:' .. c, 'f'))
+              table.insert(leases, exp[i + 1])
+            end
+            return {'ok', units, free, tonumber(redis.call('GET', K .. 'held')), tonumber(redis.call('GET', K .. 'sold')),
+                    redis.call('LLEN', K .. 'wl'), redis.call('SCARD', K .. 'limbo'), leases}
+            """)
+}
+
+/// A Lua script and its SHA-1, for EVALSHA.
+struct Script: Sendable {
+    let source: String
+    let sha1: String
+
+    init(_ source: String) {
+        self.source = source
+        self.sha1 = SHA1Hex.digest(source)
+    }
+}

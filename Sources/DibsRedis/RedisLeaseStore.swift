@@ -1,0 +1,289 @@
+public import DibsCore
+import Logging
+import Synchronization
+
+/// The Redis lease store: one Lua script per operation, atomic in Redis, one round trip.
+/// Redis is the gate, not the ledger: drops and sales are recorded in the `SaleLedger`
+/// (Postgres), so a confirmed sale survives Redis.
+///
+/// A confirm takes three steps, and a crash between any two leaves the unit sold and
+/// recorded, or recoverable — never sold twice, never silently lost:
+///
+/// 1. `confirmBegin` (Redis) checks token, fence and lease and marks the claim
+///    `confirming`, stretching its lease by `confirmGrace`.
+///    Crash after it: no sale anywhere. A retry of the confirm goes on from step 2. Without
+///    a retry the stretched lease runs out and the unit goes to the limbo set (not back on
+///    sale: the store cannot tell this case from the next one); `inspect` counts it held
+///    until the reconciler (next wave) or a retry settles it.
+/// 2. `recordSale` (Postgres) inserts the sale, unique per `(drop, unit)`, with its fence.
+///    Crash after it: the sale is durable, Redis still says `confirming`. A retry finds the
+///    sale already recorded (same claim and fence: success) and finishes step 3. Without a
+///    retry the unit waits in limbo, sold in the ledger, never leased again.
+/// 3. `confirmCommit` (Redis) marks the claim confirmed and the unit sold.
+///    Crash after it: done; a retry answers the same sale.
+///
+/// The confirm answers success only after step 2, so a 2xx means the sale is in Postgres.
+public struct RedisLeaseStore: LeaseStore {
+    public var backendName: String { "redis" }
+
+    /// Settings of the store.
+    public struct Configuration: Sendable {
+        /// How much longer a lease lives once its confirm has begun, so it cannot run out
+        /// while the sale is written to Postgres.
+        public var confirmGrace: Duration = .seconds(30)
+
+        /// The defaults.
+        public init() {}
+    }
+
+    /// Where a test makes the store stop, as if the process died there.
+    enum CrashPoint: Sendable {
+        case afterConfirmBegin, afterSaleRecorded, afterConfirmCommit
+    }
+
+    private let client: RedisClient
+    private let ledger: any SaleLedger
+    private let configuration: Configuration
+    private let crashPoint: CrashPoint?
+    /// Drops whose every unit is sold: claims on them are answered here, without Redis.
+    private let finished: FinishedDrops
+
+    /// Makes a store on a Redis client and the ledger its sales go to.
+    public init(client: RedisClient, ledger: any SaleLedger, configuration: Configuration = Configuration()) {
+        self.init(client: client, ledger: ledger, configuration: configuration, crashPoint: nil)
+    }
+
+    init(client: RedisClient, ledger: any SaleLedger, configuration: Configuration, crashPoint: CrashPoint?) {
+        self.client = client
+        self.ledger = ledger
+        self.configuration = configuration
+        self.crashPoint = crashPoint
+        self.finished = FinishedDrops()
+    }
+
+    static func prefix(_ drop: DropID) -> String { "dibs:{\(drop.rawValue)}:" }
+
+    public func createDrop(_ config: DropConfig) async throws {
+        if case .exists(let backend) = try await ledger.registerDrop(config, backend: "redis"), backend != "redis" {
+            throw DibsError(.dropExists, "drop \(config.id) exists already, on \(backend)")
+        }
+        // A drop registered in the ledger but not in Redis (a crash between the two, or a
+        // Redis that lost its data) is created in Redis now.
+        let reply = try await client.eval(
+            LeaseScripts.create, keys: [Self.prefix(config.id)],
+            arguments: [
+                String(config.units), String(config.holdTTL.wholeMilliseconds), String(config.perUserLimit),
+                String(config.waitlistCapacity), config.mode.rawValue, String(config.opensAt.milliseconds),
+                config.closesAt.map { String($0.milliseconds) } ?? "",
+            ])
+        switch reply.text {
+        case "ok": return
+        case "drop-exists": throw DibsError(.dropExists, "drop \(config.id) exists already")
+        default: throw unexpected(reply)
+        }
+    }
+
+    public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
+        if finished.contains(request.drop) {
+            return ClaimOutcome(claim: nil, decision: .rejected(.soldOut), holdToken: nil, replayed: false)
+        }
+        let token = HoldToken.random()
+        let answer = try await call(
+            LeaseScripts.claim, request.drop,
+            [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description])
+        if answer.code == "idempotency-key-reused" {
+            throw DibsError(
+                .idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
+        }
+        try answer.check(drop: request.drop)
+        if answer.finished { finished.insert(request.drop) }
+        return try answer.outcome(token: token)
+    }
+
+    public func confirm(_ request: ConfirmRequest) async throws -> Sale {
+        let drop = request.claim.drop
+        let begun = try await call(
+            LeaseScripts.confirmBegin, drop,
+            [
+                String(request.claim.number), request.holdToken.hash.description, String(request.fence.value),
+                String(configuration.confirmGrace.wholeMilliseconds),
+            ])
+        try begun.check(claim: request.claim)
+        guard let unit = begun.unit else { throw DibsError(.internalError, "confirm began without a unit") }
+        if crashPoint == .afterConfirmBegin { throw SimulatedCrash() }
+        let orderRef = begun.state == "confirmed" ? begun.orderRef : request.orderRef
+        let sale = Sale(drop: drop, unit: unit, claim: request.claim, fence: request.fence, orderRef: orderRef)
+        try await ledger.recordSale(sale)
+        if crashPoint == .afterSaleRecorded { throw SimulatedCrash() }
+        let committed = try await call(
+            LeaseScripts.confirmCommit, drop,
+            [String(request.claim.number), String(request.fence.value), orderRef ?? ""])
+        try committed.check(claim: request.claim)
+        if crashPoint == .afterConfirmCommit { throw SimulatedCrash() }
+        return sale
+    }
+
+    public func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus {
+        let answer = try await call(
+            LeaseScripts.release, claim.drop, [String(claim.number), holdToken.hash.description])
+        try answer.check(claim: claim)
+        return try answer.status()
+    }
+
+    public func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease {
+        let answer = try await call(
+            LeaseScripts.extend, claim.drop, [String(claim.number), holdToken.hash.description, String(fence.value)])
+        try answer.check(claim: claim)
+        guard let unit = answer.unit, let expiresAt = answer.expiresAt else {
+            throw DibsError(.internalError, "extend answered without a lease")
+        }
+        return Lease(drop: claim.drop, unit: unit, claim: claim, fence: fence, expiresAt: expiresAt)
+    }
+
+    public func reapExpired(drop: DropID) async throws -> ReapReport {
+        let reply = try await client.eval(LeaseScripts.reap, keys: [Self.prefix(drop)], arguments: [])
+        guard case .array(let parts) = reply, parts.count == 3 else { throw unexpected(reply) }
+        try ScriptAnswer.check(parts[0].text ?? "", drop: drop, claim: nil)
+        return ReapReport(expired: Int(parts[1].integer ?? 0), promoted: Int(parts[2].integer ?? 0))
+    }
+
+    public func status(of claim: ClaimID) async throws -> ClaimStatus {
+        let answer = try await call(LeaseScripts.status, claim.drop, [String(claim.number)])
+        try answer.check(claim: claim)
+        return try answer.status()
+    }
+
+    public func inspect(drop: DropID) async throws -> DropSnapshot {
+        let reply = try await client.eval(LeaseScripts.inspect, keys: [Self.prefix(drop)], arguments: [])
+        guard case .array(let parts) = reply, let code = parts.first?.text else { throw unexpected(reply) }
+        try ScriptAnswer.check(code, drop: drop, claim: nil)
+        guard parts.count == 8, case .array(let flat) = parts[7] else { throw unexpected(reply) }
+        var leases: [Lease] = []
+        var index = 0
+        while index + 3 < flat.count {
+            if let unit = flat[index].integer, let claim = flat[index + 1].integer, let fence = flat[index + 2].integer,
+                let expires = flat[index + 3].integer
+            {
+                leases.append(
+                    Lease(
+                        drop: drop, unit: Int(unit), claim: ClaimID(drop: drop, number: claim), fence: Fence(fence),
+                        expiresAt: Timestamp(milliseconds: expires)))
+            }
+            index += 4
+        }
+        let number = { (i: Int) in Int(parts[i].integer ?? 0) }
+        // Units in limbo (a confirm that did not finish) are neither free nor sold: held.
+        return DropSnapshot(
+            drop: drop, units: number(1), free: number(2), held: number(3), sold: number(4), waitlisted: number(5),
+            leases: leases)
+    }
+
+    private func call(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> ScriptAnswer {
+        let reply = try await client.eval(script, keys: [Self.prefix(drop)], arguments: arguments)
+        return try ScriptAnswer(reply, drop: drop)
+    }
+
+    private func unexpected(_ reply: RESPValue) -> DibsError {
+        if case .error(let message) = reply { return DibsError(.internalError, "Redis refused a script: \(message)") }
+        return DibsError(.internalError, "Redis answered \(reply)")
+    }
+}
+
+/// Thrown where a test stops the store as if the process died.
+struct SimulatedCrash: Error {}
+
+/// The drops this process knows to be sold out for good.
+final class FinishedDrops: Sendable {
+    private let drops = Mutex<Set<DropID>>([])
+    func contains(_ drop: DropID) -> Bool { drops.withLock { $0.contains(drop) } }
+    func insert(_ drop: DropID) { _ = drops.withLock { $0.insert(drop) } }
+}
+
+/// A script's answer: {code, claim, user, state, rejection, unit, fence, expires, position,
+/// replayed, order ref, finished}, empty strings for nothing.
+struct ScriptAnswer {
+    let code: String
+    let claim: ClaimID?
+    let user: String?
+    let state: String?
+    let rejection: String?
+    let unit: Int?
+    let fence: Fence?
+    let expiresAt: Timestamp?
+    let position: Int?
+    let replayed: Bool
+    let orderRef: String?
+    let finished: Bool
+
+    init(_ reply: RESPValue, drop: DropID) throws {
+        guard case .array(let parts) = reply, parts.count == 12 else {
+            if case .error(let message) = reply {
+                throw DibsError(.internalError, "Redis refused a script: \(message)")
+            }
+            throw DibsError(.internalError, "Redis answered \(reply)")
+        }
+        func text(_ index: Int) -> String? {
+            guard let value = parts[index].text, !value.isEmpty else { return nil }
+            return value
+        }
+        code = text(0) ?? ""
+        claim = text(1).flatMap(Int64.init).map { ClaimID(drop: drop, number: $0) }
+        user = text(2)
+        state = text(3)
+        rejection = text(4)
+        unit = text(5).flatMap { Int($0) }
+        fence = text(6).flatMap(Int64.init).map(Fence.init)
+        expiresAt = text(7).flatMap(Int64.init).map { Timestamp(milliseconds: $0) }
+        position = text(8).flatMap { Int($0) }
+        replayed = text(9) == "1"
+        orderRef = text(10)
+        finished = text(11) == "1"
+    }
+
+    func check(drop: DropID? = nil, claim: ClaimID? = nil) throws {
+        try Self.check(code, drop: drop ?? claim?.drop, claim: claim)
+    }
+
+    static func check(_ code: String, drop: DropID?, claim: ClaimID?) throws {
+        switch code {
+        case "ok": return
+        case "unknown-drop": throw DibsError(.unknownDrop, "no drop \(drop?.description ?? "")")
+        case "unknown-claim": throw DibsError(.unknownClaim, "no claim \(claim?.description ?? "")")
+        case "invalid-hold-token":
+            throw DibsError(.invalidHoldToken, "the hold token does not belong to claim \(claim?.description ?? "")")
+        case "stale-fence": throw DibsError(.staleFence, "the fence is not the current lease's fence")
+        case "lease-expired": throw DibsError(.leaseExpired, "the lease expired; it can no longer be used")
+        case "not-held": throw DibsError(.notHeld, "the claim holds no lease for this operation")
+        default: throw DibsError(.internalError, "Redis answered \(code)")
+        }
+    }
+
+    func outcome(token: HoldToken) throws -> ClaimOutcome {
+        let decision: ClaimOutcome.Decision
+        switch state {
+        case "held":
+            guard let unit, let fence, let expiresAt else { throw DibsError(.internalError, "held without a lease") }
+            decision = .held(unit: unit, fence: fence, expiresAt: expiresAt)
+        case "waitlisted": decision = .waitlisted(position: position ?? 0)
+        case "entered": decision = .entered(position: position ?? 0)
+        case "rejected":
+            guard let reason = rejection.flatMap(ClaimRejection.init(rawValue:)) else {
+                throw DibsError(.internalError, "rejected without a reason")
+            }
+            decision = .rejected(reason)
+        default: throw DibsError(.internalError, "a claim answered \(state ?? "nothing")")
+        }
+        var showsToken = !replayed
+        if case .rejected = decision { showsToken = false }
+        return ClaimOutcome(claim: claim, decision: decision, holdToken: showsToken ? token : nil, replayed: replayed)
+    }
+
+    func status() throws -> ClaimStatus {
+        guard let claim, let user, let state = state.flatMap(ClaimState.init(rawValue:)) else {
+            throw DibsError(.internalError, "a claim status without claim, user or state")
+        }
+        return ClaimStatus(
+            claim: claim, user: try UserID(user), state: state, unit: unit, fence: fence, expiresAt: expiresAt,
+            rejection: rejection.flatMap(ClaimRejection.init(rawValue:)))
+    }
+}

@@ -1,0 +1,14 @@
+import DibsCore
+import DibsRedis
+import LeaseStoreConformance
+import Testing
+
+@Suite("RedisLeaseStore conformance, against the Redis and Postgres of scripts/dev")
+struct RedisLeaseStoreConformanceTests {
+    @Test(arguments: ConformanceCase.allCases)
+    func conforms(_ conformanceCase: ConformanceCase) async throws {
+        try await TestServers.withStore { store, _, _ in
+            try await conformanceCase.run(ConformanceHarness(store: store, time: .real))
+        }
+    }
+}
