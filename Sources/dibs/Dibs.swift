@@ -2,6 +2,7 @@ import ArgumentParser
 import DibsApp
 import DibsCore
 import DibsPostgres
+import DibsRedis
 import Foundation
 import Logging
 
@@ -35,6 +36,19 @@ struct PostgresOptions: ParsableArguments {
     }
 }
 
+/// The Redis URL option of commands that can use the Redis store.
+struct RedisOptions: ParsableArguments {
+    @Option(
+        name: .customLong("redis-url"),
+        help: "Redis URL, redis://[user:password@]host:port[/db] (env: DIBS_REDIS_URL; written to .dibs/env).")
+    var url: String?
+
+    func optional() throws -> RedisURL? {
+        guard let url = url ?? ProcessInfo.processInfo.environment["DIBS_REDIS_URL"] else { return nil }
+        do { return try RedisURL(url) } catch { throw ValidationError(error.message) }
+    }
+}
+
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply the pending schema migrations, in order, each in a transaction.",
@@ -64,6 +78,7 @@ struct Demo: AsyncParsableCommand {
         abstract: "Fire a stampede of concurrent claims at a fresh drop on every store, in process.")
 
     @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var redis: RedisOptions
     @Option(help: "How many claims (one shopper each).") var claims = 20_000
     @Option(help: "How many units the drop has.") var units = 100
     @Option(help: "Claims in flight at once.") var concurrency = 1_000
@@ -73,16 +88,18 @@ struct Demo: AsyncParsableCommand {
             throw ValidationError("claims, units and concurrency are positive")
         }
         let url = try postgres.optional()
+        let redisURL = try redis.optional()
         let stampede = Stampede(claims: claims, units: units, concurrency: concurrency)
         print("stampede: \(claims) concurrent claims on a fresh \(units)-unit drop per store, \(concurrency) in flight")
         print(StampedeTable.header)
         var failures: [String] = []
         for kind in StoreKind.allCases {
-            if kind == .postgres && url == nil {
-                print("\(kind.rawValue): skipped, no DIBS_POSTGRES_URL (scripts/dev demo sets it)")
+            if kind != .memory && (url == nil || (kind == .redis && redisURL == nil)) {
+                print("\(kind.rawValue): skipped, no DIBS_POSTGRES_URL or DIBS_REDIS_URL (scripts/dev demo sets them)")
                 continue
             }
-            let report = try await withStore(kind, postgres: url, logger: Logger(label: "dibs.demo")) { store in
+            let report = try await withStore(kind, postgres: url, redis: redisURL, logger: Logger(label: "dibs.demo")) {
+                store in
                 try await stampede.run(on: store)
             }
             print(StampedeTable.row(report))
@@ -105,6 +122,7 @@ struct StampedeCommand: AsyncParsableCommand {
             """)
 
     @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var redis: RedisOptions
     @Option(help: "The store: \(StoreKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var store: String = "memory"
     @Option(help: "The drop to claim on (default: a fresh one, created).") var drop: String?
@@ -123,7 +141,9 @@ struct StampedeCommand: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let mustCreate = create || drop == nil
-        let report = try await withStore(kind, postgres: postgres.optional(), logger: Logger(label: "dibs.stampede")) {
+        let report = try await withStore(
+            kind, postgres: postgres.optional(), redis: redis.optional(), logger: Logger(label: "dibs.stampede")
+        ) {
             store in
             if mustCreate { try await stampede.createDrop(dropID, on: store) }
             return try await stampede.run(on: store, drop: dropID)
@@ -151,6 +171,7 @@ struct Bench: AsyncParsableCommand {
             """)
 
     @OptionGroup var postgres: PostgresOptions
+    @OptionGroup var redis: RedisOptions
     @Option(help: "The store: \(StoreKind.allCases.map(\.rawValue).joined(separator: ", ")).")
     var store: String = "postgres"
     @Option(help: "claim (free units) or sold-out.") var path: String = "claim"
@@ -170,7 +191,7 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError(error.message)
         }
         let result = try await withStore(
-            kind, postgres: postgres.optional(), connections: connections,
+            kind, postgres: postgres.optional(), redis: redis.optional(), connections: connections,
             logger: Logger(label: "dibs.bench")
         ) { store in
             try await benchmark.run(on: store, existing: existing)

@@ -28,7 +28,7 @@ enum TestServers {
     /// A Redis store on `redis` (default: the shared server) with its ledger in the shared Postgres.
     static func withStore<Result: Sendable>(
         redis: RedisURL? = nil, configuration: RedisClient.Configuration = .init(),
-        crashPoint: RedisLeaseStore.CrashPoint? = nil,
+        crashPoint: RedisLeaseStore.CrashPoint? = nil, storeConfiguration: RedisLeaseStore.Configuration = .init(),
         _ body: @Sendable (RedisLeaseStore, RedisClient, PostgresSaleLedger) async throws -> Result
     ) async throws -> Result {
         let postgres = try postgresURL()
@@ -37,7 +37,8 @@ enum TestServers {
             let client = RedisClient(url: redisURL, configuration: configuration, logger: logger)
             defer { client.close() }
             let ledger = PostgresSaleLedger(client: pg, server: postgres, logger: logger)
-            let store = RedisLeaseStore(client: client, ledger: ledger, configuration: .init(), crashPoint: crashPoint)
+            let store = RedisLeaseStore(
+                client: client, ledger: ledger, configuration: storeConfiguration, crashPoint: crashPoint)
             return try await body(store, client, ledger)
         }
     }
