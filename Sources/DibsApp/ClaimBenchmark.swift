@@ -85,7 +85,8 @@ public struct ClaimBenchmark: Sendable {
             outcomes: outcomes, p50Milliseconds: percentile(0.5), p99Milliseconds: percentile(0.99))
     }
 
-    private func prepareDrop(on store: any LeaseStore) async throws -> DropID {
+    /// Creates a fresh drop ready for the path: free units, or its one unit sold.
+    public func prepareDrop(on store: any LeaseStore) async throws -> DropID {
         let drop = try Stampede.freshDrop()
         let opens = SystemClock().now().adding(.seconds(-1))
         switch path {

@@ -12,7 +12,7 @@
 /// began but did not finish before the lease ran out; see `RedisLeaseStore.confirm`), and
 /// `c:<n>` per claim (hash: u user, st state, unit, f fence, x expiry, th token hash, fs/fp/
 /// fu/ff/fx the first answer, rj rejection, or order ref).
-enum LeaseScripts {
+public enum LeaseScripts {
     /// Functions every script shares.
     static let prelude = """
         local K = KEYS[1]
@@ -102,7 +102,7 @@ enum LeaseScripts {
             """)
 
     /// ARGV: user, Idempotency-Key, token hash (hex).
-    static let claim = Script(
+    public static let claim = Script(
         prelude + """
             local d = cfg()
             if not d[1] then return fail('unknown-drop') end
@@ -302,9 +302,11 @@ enum LeaseScripts {
 }
 
 /// A Lua script and its SHA-1, for EVALSHA.
-struct Script: Sendable {
-    let source: String
-    let sha1: String
+public struct Script: Sendable {
+    /// The Lua source.
+    public let source: String
+    /// Its SHA-1 in hex, the name EVALSHA takes.
+    public let sha1: String
 
     init(_ source: String) {
         self.source = source

@@ -9,7 +9,7 @@ import Logging
 struct Dibs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dibs: a flash-sale reservation service.",
-        subcommands: [Migrate.self, Demo.self, StampedeCommand.self, Bench.self])
+        subcommands: [Migrate.self, Demo.self, StampedeCommand.self, Bench.self, RedisScriptCommand.self])
 }
 
 /// Options every command that talks to Postgres shares.
@@ -180,6 +180,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Seconds to run.") var seconds = 10
     @Option(help: "Pooled Postgres connections; more than twice the cores only adds contention.")
     var connections = 16
+    @Flag(help: "Only prepare a fresh drop for the path and print its id (for redis-benchmark and pgbench).")
+    var prepare = false
 
     func run() async throws {
         guard let kind = StoreKind(rawValue: store) else { throw ValidationError("unknown store \(store)") }
@@ -193,12 +195,35 @@ struct Bench: AsyncParsableCommand {
         let result = try await withStore(
             kind, postgres: postgres.optional(), redis: redis.optional(), connections: connections,
             logger: Logger(label: "dibs.bench")
-        ) { store in
-            try await benchmark.run(on: store, existing: existing)
+        ) { store -> (ClaimBenchmark.Result?, DropID?) in
+            if prepare { return (nil, try await benchmark.prepareDrop(on: store)) }
+            return (try await benchmark.run(on: store, existing: existing), nil)
         }
+        if let prepared = result.1 {
+            print(prepared)
+            return
+        }
+        guard let result = result.0 else { return }
         let outcomes = result.outcomes.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ",")
         print(
             "path=\(path.rawValue) claims=\(result.claims) seconds=\(result.seconds) rate=\(Int(result.claimsPerSecond)) "
                 + "p50_ms=\(result.p50Milliseconds) p99_ms=\(result.p99Milliseconds) outcomes=\(outcomes)")
+    }
+}
+
+struct RedisScriptCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "redis-script",
+        abstract: "Load the claim script into Redis and print its SHA-1 (for redis-benchmark EVALSHA).")
+
+    @OptionGroup var redis: RedisOptions
+
+    func run() async throws {
+        guard let url = try redis.optional() else { throw ValidationError("no Redis URL: set DIBS_REDIS_URL") }
+        let client = RedisClient(url: url, logger: Logger(label: "dibs.redis-script"))
+        defer { client.close() }
+        let loaded = try await client.send(["SCRIPT", "LOAD", LeaseScripts.claim.source])
+        guard loaded.text == LeaseScripts.claim.sha1 else { throw ValidationError("Redis answered \(loaded)") }
+        print(LeaseScripts.claim.sha1)
     }
 }
