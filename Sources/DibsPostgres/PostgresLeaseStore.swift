@@ -31,6 +31,7 @@ public struct PostgresLeaseStore: LeaseStore {
     private let configuration: Configuration
     private let server: PostgresURL
     private let watchdog: ConnectionWatchdog
+    private let ledger: PostgresSaleLedger
 
     /// Makes a store on a client whose `run()` the caller keeps going. Statement timeouts
     /// are the server's `statement_timeout` (see `PostgresURL.statementTimeout`).
@@ -43,6 +44,7 @@ public struct PostgresLeaseStore: LeaseStore {
         self.client = client
         self.logger = logger
         self.server = server
+        self.ledger = PostgresSaleLedger(client: client, server: server, logger: logger)
         self.watchdog = ConnectionWatchdog(
             health: ServerHealth(host: server.host, port: server.port), wait: configuration.connectionWait,
             longest: configuration.maximumConnectionWait, name: "Postgres at \(server.host):\(server.port)")
@@ -51,23 +53,10 @@ public struct PostgresLeaseStore: LeaseStore {
     }
 
     public func createDrop(_ config: DropConfig) async throws {
-        try await createDrop(config, backend: "postgres")
-    }
-
-    /// Records a drop in the ledger; on the Postgres backend it also makes its unit rows.
-    public func createDrop(_ config: DropConfig, backend: String) async throws {
-        let code = try await withConnection { connection in
-            let rows = try await connection.query(
-                """
-                SELECT dibs_create_drop(\(config.id.rawValue), \(backend), \(config.units)::int,
-                    \(Int(config.holdTTL.wholeMilliseconds))::int, \(config.perUserLimit)::int,
-                    \(config.waitlistCapacity)::int, \(config.mode.rawValue), \(config.opensAt.milliseconds),
-                    \(config.closesAt?.milliseconds)::bigint)
-                """, logger: logger)
-            return try await rows.collect().first?.decode(String.self) ?? "internal-error"
+        // The drop's row and its unit rows, made in one statement by the ledger.
+        if case .exists(let backend) = try await ledger.registerDrop(config, backend: "postgres") {
+            throw DibsError(.dropExists, "drop \(config.id) exists already, on \(backend)")
         }
-        if code == "drop-exists" { throw DibsError(.dropExists, "drop \(config.id) exists already") }
-        try Answer.check(code)
     }
 
     public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
@@ -76,13 +65,13 @@ public struct PostgresLeaseStore: LeaseStore {
             LeaseStatements.Claim(
                 drop: request.drop.rawValue, user: request.user.rawValue, key: request.idempotencyKey.rawValue,
                 tokenHash: token.hash.description))
-        let answer = try Answer(row, drop: request.drop)
+        let answer = StoreAnswer(row, drop: request.drop)
         if answer.code == "idempotency-key-reused" {
             throw DibsError(
                 .idempotencyKeyReused,
                 "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
         }
-        try Answer.check(answer.code, drop: request.drop)
+        try answer.check(drop: request.drop)
         return try answer.outcome(token: token)
     }
 
@@ -91,8 +80,8 @@ public struct PostgresLeaseStore: LeaseStore {
             LeaseStatements.Confirm(
                 drop: request.claim.drop.rawValue, claim: request.claim.number,
                 tokenHash: request.holdToken.hash.description, fence: request.fence.value, orderRef: request.orderRef))
-        let answer = try Answer(row, drop: request.claim.drop)
-        try Answer.check(answer.code, claim: request.claim)
+        let answer = StoreAnswer(row, drop: request.claim.drop)
+        try answer.check(claim: request.claim)
         guard let unit = answer.unit, let fence = answer.fence else {
             throw DibsError(.internalError, "confirm answered without a unit")
         }
@@ -103,8 +92,8 @@ public struct PostgresLeaseStore: LeaseStore {
         let row = try await single(
             LeaseStatements.Release(
                 drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description))
-        let answer = try Answer(row, drop: claim.drop)
-        try Answer.check(answer.code, claim: claim)
+        let answer = StoreAnswer(row, drop: claim.drop)
+        try answer.check(claim: claim)
         return try answer.status()
     }
 
@@ -114,8 +103,8 @@ public struct PostgresLeaseStore: LeaseStore {
                 drop: claim.drop.rawValue, claim: claim.number, tokenHash: holdToken.hash.description,
                 fence: fence.value)
         )
-        let answer = try Answer(row, drop: claim.drop)
-        try Answer.check(answer.code, claim: claim)
+        let answer = StoreAnswer(row, drop: claim.drop)
+        try answer.check(claim: claim)
         guard let unit = answer.unit, let expiresAt = answer.expiresAt else {
             throw DibsError(.internalError, "extend answered without a lease")
         }
@@ -129,14 +118,14 @@ public struct PostgresLeaseStore: LeaseStore {
             guard let row = try await rows.collect().first else { throw DibsError(.internalError, "reap gave no row") }
             return try row.decode((String, Int?, Int?).self)
         }
-        try Answer.check(code, drop: drop)
+        try StoreAnswer.check(code, drop: drop, claim: nil)
         return ReapReport(expired: expired ?? 0, promoted: promoted ?? 0)
     }
 
     public func status(of claim: ClaimID) async throws -> ClaimStatus {
         let row = try await single(LeaseStatements.Status(drop: claim.drop.rawValue, claim: claim.number))
-        let answer = try Answer(row, drop: claim.drop)
-        try Answer.check(answer.code, claim: claim)
+        let answer = StoreAnswer(row, drop: claim.drop)
+        try answer.check(claim: claim)
         return try answer.status()
     }
 
@@ -150,7 +139,7 @@ public struct PostgresLeaseStore: LeaseStore {
                 guard let row = counts.first else { throw DibsError(.internalError, "inspect gave no row") }
                 let (code, units, free, held, sold, waitlisted) = try row.decode(
                     (String, Int?, Int?, Int?, Int?, Int?).self)
-                try Answer.check(code, drop: drop)
+                try StoreAnswer.check(code, drop: drop, claim: nil)
                 var leases: [Lease] = []
                 let rows = try await connection.query(
                     """
@@ -189,22 +178,10 @@ public struct PostgresLeaseStore: LeaseStore {
     }
 }
 
-/// A decoded `dibs_answer` row.
-struct Answer {
-    let code: String
-    let claim: ClaimID?
-    let user: String?
-    let state: String?
-    let rejection: String?
-    let unit: Int?
-    let fence: Fence?
-    let expiresAt: Timestamp?
-    let position: Int?
-    let replayed: Bool
-    let orderRef: String?
-
-    init(_ row: LeaseStatements.AnswerRow, drop: DropID) throws {
-        code = row.0
+extension StoreAnswer {
+    /// Decodes a `dibs_answer` row.
+    init(_ row: LeaseStatements.AnswerRow, drop: DropID) {
+        self.init(code: row.0)
         claim = row.1.map { ClaimID(drop: drop, number: $0) }
         user = row.2
         state = row.3
@@ -215,52 +192,5 @@ struct Answer {
         position = row.8
         replayed = row.9
         orderRef = row.10
-    }
-
-    /// Throws the `DibsError` a non-`ok` code stands for.
-    static func check(_ code: String, drop: DropID? = nil, claim: ClaimID? = nil) throws {
-        switch code {
-        case "ok": return
-        case "unknown-drop": throw DibsError(.unknownDrop, "no drop \(drop?.description ?? "")")
-        case "unknown-claim": throw DibsError(.unknownClaim, "no claim \(claim?.description ?? "")")
-        case "invalid-hold-token":
-            throw DibsError(.invalidHoldToken, "the hold token does not belong to claim \(claim?.description ?? "")")
-        case "stale-fence": throw DibsError(.staleFence, "the fence is not the current lease's fence")
-        case "lease-expired": throw DibsError(.leaseExpired, "the lease expired; it can no longer be used")
-        case "not-held": throw DibsError(.notHeld, "the claim holds no lease for this operation")
-        default: throw DibsError(.internalError, "the database answered \(code)")
-        }
-    }
-
-    func outcome(token: HoldToken) throws -> ClaimOutcome {
-        let decision: ClaimOutcome.Decision
-        switch state {
-        case "held":
-            guard let unit, let fence, let expiresAt else { throw DibsError(.internalError, "held without a lease") }
-            decision = .held(unit: unit, fence: fence, expiresAt: expiresAt)
-        case "waitlisted": decision = .waitlisted(position: position ?? 0)
-        case "entered": decision = .entered(position: position ?? 0)
-        case "rejected":
-            guard let rejection = rejection.flatMap(ClaimRejection.init(rawValue:)) else {
-                throw DibsError(.internalError, "rejected without a reason")
-            }
-            decision = .rejected(rejection)
-        default: throw DibsError(.internalError, "a claim answered \(state ?? "nothing")")
-        }
-        let gotToken: Bool
-        switch decision {
-        case .rejected: gotToken = false
-        default: gotToken = !replayed
-        }
-        return ClaimOutcome(claim: claim, decision: decision, holdToken: gotToken ? token : nil, replayed: replayed)
-    }
-
-    func status() throws -> ClaimStatus {
-        guard let claim, let user, let state = state.flatMap(ClaimState.init(rawValue:)) else {
-            throw DibsError(.internalError, "a claim status without claim, user or state")
-        }
-        return ClaimStatus(
-            claim: claim, user: try UserID(user), state: state, unit: unit, fence: fence, expiresAt: expiresAt,
-            rejection: rejection.flatMap(ClaimRejection.init(rawValue:)))
     }
 }

@@ -86,6 +86,19 @@ public enum LeaseScripts {
           if redis.call('EXISTS', K .. 'c:' .. n) == 0 then return nil end
           return redis.call('HMGET', K .. 'c:' .. n, 'u', 'st', 'unit', 'f', 'x', 'th')
         end
+        -- The claim ARGV[1], after settling its drop, checked against the token hash ARGV[2]:
+        -- the claim, or nil and the error answer.
+        local function settled_claim()
+          local d = cfg()
+          if not d[1] then return nil, fail('unknown-claim') end
+          local ttl = tonumber(d[2])
+          local now = now_ms()
+          settle(now, ttl)
+          local c = claim_of(ARGV[1])
+          if not c then return nil, fail('unknown-claim') end
+          if c[6] ~= ARGV[2] then return nil, fail('invalid-hold-token') end
+          return c, nil, now, ttl
+        end
 
         """
 
@@ -169,14 +182,8 @@ public enum LeaseScripts {
     /// out while the sale is written to Postgres.
     static let confirmBegin = Script(
         prelude + """
-            local d = cfg()
-            if not d[1] then return fail('unknown-claim') end
-            local ttl = tonumber(d[2])
-            local now = now_ms()
-            settle(now, ttl)
-            local c = claim_of(ARGV[1])
-            if not c then return fail('unknown-claim') end
-            if c[6] ~= ARGV[2] then return fail('invalid-hold-token') end
+            local c, err, now, ttl = settled_claim()
+            if err then return err end
             if c[2] == 'confirmed' or c[2] == 'confirming' then
               if c[4] ~= ARGV[3] then return fail('stale-fence') end
               return answer('ok', ARGV[1], false, false)
@@ -214,14 +221,8 @@ public enum LeaseScripts {
     /// ARGV: claim, token hash.
     static let release = Script(
         prelude + """
-            local d = cfg()
-            if not d[1] then return fail('unknown-claim') end
-            local ttl = tonumber(d[2])
-            local now = now_ms()
-            settle(now, ttl)
-            local c = claim_of(ARGV[1])
-            if not c then return fail('unknown-claim') end
-            if c[6] ~= ARGV[2] then return fail('invalid-hold-token') end
+            local c, err, now, ttl = settled_claim()
+            if err then return err end
             local ck = K .. 'c:' .. ARGV[1]
             if c[2] == 'held' then
               end_lease(ck, c[3], 'released', now, ttl)
@@ -241,14 +242,8 @@ public enum LeaseScripts {
     /// ARGV: claim, token hash, fence.
     static let extend = Script(
         prelude + """
-            local d = cfg()
-            if not d[1] then return fail('unknown-claim') end
-            local ttl = tonumber(d[2])
-            local now = now_ms()
-            settle(now, ttl)
-            local c = claim_of(ARGV[1])
-            if not c then return fail('unknown-claim') end
-            if c[6] ~= ARGV[2] then return fail('invalid-hold-token') end
+            local c, err, now, ttl = settled_claim()
+            if err then return err end
             if c[2] == 'expired' then return fail('lease-expired') end
             if c[2] ~= 'held' then return fail('not-held') end
             if c[4] ~= ARGV[3] then return fail('stale-fence') end

@@ -88,7 +88,7 @@ public struct RedisLeaseStore: LeaseStore {
             return ClaimOutcome(claim: nil, decision: .rejected(.soldOut), holdToken: nil, replayed: false)
         }
         let token = HoldToken.random()
-        let answer = try await call(
+        let (answer, reply) = try await callReply(
             LeaseScripts.claim, request.drop,
             [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description])
         if answer.code == "idempotency-key-reused" {
@@ -96,7 +96,7 @@ public struct RedisLeaseStore: LeaseStore {
                 .idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
         }
         try answer.check(drop: request.drop)
-        if answer.finished { finished.insert(request.drop) }
+        if StoreAnswer.soldOutForGood(reply) { finished.insert(request.drop) }
         return try answer.outcome(token: token)
     }
 
@@ -143,7 +143,7 @@ public struct RedisLeaseStore: LeaseStore {
     public func reapExpired(drop: DropID) async throws -> ReapReport {
         let reply = try await client.eval(LeaseScripts.reap, keys: [Self.prefix(drop)], arguments: [])
         guard case .array(let parts) = reply, parts.count == 3 else { throw unexpected(reply) }
-        try ScriptAnswer.check(parts[0].text ?? "", drop: drop, claim: nil)
+        try StoreAnswer.check(parts[0].text ?? "", drop: drop, claim: nil)
         return ReapReport(expired: Int(parts[1].integer ?? 0), promoted: Int(parts[2].integer ?? 0))
     }
 
@@ -156,7 +156,7 @@ public struct RedisLeaseStore: LeaseStore {
     public func inspect(drop: DropID) async throws -> DropSnapshot {
         let reply = try await client.eval(LeaseScripts.inspect, keys: [Self.prefix(drop)], arguments: [])
         guard case .array(let parts) = reply, let code = parts.first?.text else { throw unexpected(reply) }
-        try ScriptAnswer.check(code, drop: drop, claim: nil)
+        try StoreAnswer.check(code, drop: drop, claim: nil)
         guard parts.count == 8, case .array(let flat) = parts[7] else { throw unexpected(reply) }
         var leases: [Lease] = []
         var index = 0
@@ -178,9 +178,15 @@ public struct RedisLeaseStore: LeaseStore {
             leases: leases)
     }
 
-    private func call(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> ScriptAnswer {
+    private func call(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> StoreAnswer {
+        try await callReply(script, drop, arguments).answer
+    }
+
+    private func callReply(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> (
+        answer: StoreAnswer, reply: RESPValue
+    ) {
         let reply = try await client.eval(script, keys: [Self.prefix(drop)], arguments: arguments)
-        return try ScriptAnswer(reply, drop: drop)
+        return (try StoreAnswer(reply, drop: drop), reply)
     }
 
     private func unexpected(_ reply: RESPValue) -> DibsError {
@@ -199,23 +205,11 @@ final class FinishedDrops: Sendable {
     func insert(_ drop: DropID) { _ = drops.withLock { $0.insert(drop) } }
 }
 
-/// A script's answer: {code, claim, user, state, rejection, unit, fence, expires, position,
-/// replayed, order ref, finished}, empty strings for nothing.
-struct ScriptAnswer {
-    let code: String
-    let claim: ClaimID?
-    let user: String?
-    let state: String?
-    let rejection: String?
-    let unit: Int?
-    let fence: Fence?
-    let expiresAt: Timestamp?
-    let position: Int?
-    let replayed: Bool
-    let orderRef: String?
-    let finished: Bool
-
-    init(_ reply: RESPValue, drop: DropID) throws {
+extension StoreAnswer {
+    /// Decodes a script's answer: {code, claim, user, state, rejection, unit, fence, expires,
+    /// position, replayed, order ref, finished}, empty strings for nothing. Also says whether
+    /// the drop is sold out for good.
+    init(_ reply: RESPValue, drop: DropID) throws(DibsError) {
         guard case .array(let parts) = reply, parts.count == 12 else {
             if case .error(let message) = reply {
                 throw DibsError(.internalError, "Redis refused a script: \(message)")
@@ -226,7 +220,7 @@ struct ScriptAnswer {
             guard let value = parts[index].text, !value.isEmpty else { return nil }
             return value
         }
-        code = text(0) ?? ""
+        self.init(code: text(0) ?? "")
         claim = text(1).flatMap(Int64.init).map { ClaimID(drop: drop, number: $0) }
         user = text(2)
         state = text(3)
@@ -237,53 +231,11 @@ struct ScriptAnswer {
         position = text(8).flatMap { Int($0) }
         replayed = text(9) == "1"
         orderRef = text(10)
-        finished = text(11) == "1"
     }
 
-    func check(drop: DropID? = nil, claim: ClaimID? = nil) throws {
-        try Self.check(code, drop: drop ?? claim?.drop, claim: claim)
-    }
-
-    static func check(_ code: String, drop: DropID?, claim: ClaimID?) throws {
-        switch code {
-        case "ok": return
-        case "unknown-drop": throw DibsError(.unknownDrop, "no drop \(drop?.description ?? "")")
-        case "unknown-claim": throw DibsError(.unknownClaim, "no claim \(claim?.description ?? "")")
-        case "invalid-hold-token":
-            throw DibsError(.invalidHoldToken, "the hold token does not belong to claim \(claim?.description ?? "")")
-        case "stale-fence": throw DibsError(.staleFence, "the fence is not the current lease's fence")
-        case "lease-expired": throw DibsError(.leaseExpired, "the lease expired; it can no longer be used")
-        case "not-held": throw DibsError(.notHeld, "the claim holds no lease for this operation")
-        default: throw DibsError(.internalError, "Redis answered \(code)")
-        }
-    }
-
-    func outcome(token: HoldToken) throws -> ClaimOutcome {
-        let decision: ClaimOutcome.Decision
-        switch state {
-        case "held":
-            guard let unit, let fence, let expiresAt else { throw DibsError(.internalError, "held without a lease") }
-            decision = .held(unit: unit, fence: fence, expiresAt: expiresAt)
-        case "waitlisted": decision = .waitlisted(position: position ?? 0)
-        case "entered": decision = .entered(position: position ?? 0)
-        case "rejected":
-            guard let reason = rejection.flatMap(ClaimRejection.init(rawValue:)) else {
-                throw DibsError(.internalError, "rejected without a reason")
-            }
-            decision = .rejected(reason)
-        default: throw DibsError(.internalError, "a claim answered \(state ?? "nothing")")
-        }
-        var showsToken = !replayed
-        if case .rejected = decision { showsToken = false }
-        return ClaimOutcome(claim: claim, decision: decision, holdToken: showsToken ? token : nil, replayed: replayed)
-    }
-
-    func status() throws -> ClaimStatus {
-        guard let claim, let user, let state = state.flatMap(ClaimState.init(rawValue:)) else {
-            throw DibsError(.internalError, "a claim status without claim, user or state")
-        }
-        return ClaimStatus(
-            claim: claim, user: try UserID(user), state: state, unit: unit, fence: fence, expiresAt: expiresAt,
-            rejection: rejection.flatMap(ClaimRejection.init(rawValue:)))
+    /// Whether a claim's answer says every unit of the drop is sold.
+    static func soldOutForGood(_ reply: RESPValue) -> Bool {
+        guard case .array(let parts) = reply, parts.count == 12 else { return false }
+        return parts[11].text == "1"
     }
 }
