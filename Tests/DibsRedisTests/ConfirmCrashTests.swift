@@ -31,12 +31,18 @@ struct ConfirmCrashTests {
             unit: unit)
     }
 
-    static func crashed(at point: RedisLeaseStore.CrashPoint, grace: Duration = .seconds(30)) -> (
-        RedisLeaseStore.CrashPoint, RedisLeaseStore.Configuration
-    ) {
+    /// Crashes a confirm at `point` with a 1 s grace, then waits until the stretched lease ran out.
+    static func crashAndOutlive(_ point: RedisLeaseStore.CrashPoint) async throws -> Held {
         var configuration = RedisLeaseStore.Configuration()
-        configuration.confirmGrace = grace
-        return (point, configuration)
+        configuration.confirmGrace = .seconds(1)
+        let held = try await TestServers.withStore(crashPoint: point, storeConfiguration: configuration) {
+            crashing, _, _ in
+            let held = try await Self.holdOne(crashing)
+            await #expect(throws: SimulatedCrash.self) { try await crashing.confirm(held.request) }
+            return held
+        }
+        try await Task.sleep(for: .milliseconds(1500))
+        return held
     }
 
     @Test(arguments: [RedisLeaseStore.CrashPoint.afterConfirmBegin, .afterSaleRecorded, .afterConfirmCommit])
@@ -58,14 +64,7 @@ struct ConfirmCrashTests {
     }
 
     @Test func crashAfterBeginWithoutRetryLeavesTheUnitInLimboUnsold() async throws {
-        let (point, configuration) = Self.crashed(at: .afterConfirmBegin, grace: .seconds(1))
-        let held = try await TestServers.withStore(crashPoint: point, storeConfiguration: configuration) {
-            crashing, _, _ in
-            let held = try await Self.holdOne(crashing)
-            await #expect(throws: SimulatedCrash.self) { try await crashing.confirm(held.request) }
-            return held
-        }
-        try await Task.sleep(for: .milliseconds(1500))
+        let held = try await Self.crashAndOutlive(.afterConfirmBegin)
         try await TestServers.withStore { store, _, ledger in
             #expect(try await ledger.sale(drop: held.drop, unit: held.unit) == nil, "no sale was recorded")
             let snapshot = try await store.inspect(drop: held.drop)
@@ -81,14 +80,7 @@ struct ConfirmCrashTests {
     }
 
     @Test func crashAfterTheSaleWithoutRetryNeverLeasesTheSoldUnitAgain() async throws {
-        let (point, configuration) = Self.crashed(at: .afterSaleRecorded, grace: .seconds(1))
-        let held = try await TestServers.withStore(crashPoint: point, storeConfiguration: configuration) {
-            crashing, _, _ in
-            let held = try await Self.holdOne(crashing)
-            await #expect(throws: SimulatedCrash.self) { try await crashing.confirm(held.request) }
-            return held
-        }
-        try await Task.sleep(for: .milliseconds(1500))
+        let held = try await Self.crashAndOutlive(.afterSaleRecorded)
         try await TestServers.withStore { store, _, ledger in
             let recorded = try await ledger.sale(drop: held.drop, unit: held.unit)
             #expect(recorded?.claim == held.request.claim, "the sale is durable in Postgres")
