@@ -70,6 +70,8 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
+        // The history model and checker of the load test: pure, no I/O.
+        .target(name: "DibsCheck", path: "LoadTests/DibsCheck", swiftSettings: strict),
         // The LeaseStore conformance suite, written once and run against every store.
         .target(
             name: "LeaseStoreConformance",
@@ -80,6 +82,11 @@ let package = Package(
         .testTarget(
             name: "DibsCoreTests",
             dependencies: ["DibsCore", "LeaseStoreConformance"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DibsCheckTests",
+            dependencies: ["DibsCheck"],
             swiftSettings: strict
         ),
         .testTarget(

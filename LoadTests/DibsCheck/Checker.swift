@@ -1,0 +1,194 @@
+/// Checks a claim history against the model of an N-permit semaphore with a per-user limit
+/// and strictly increasing fences (DESIGN.md, invariants 1, 3 and 4, without releases or
+/// expiries). Pure, O(n log n), and exact: it accepts a history if and only if the history
+/// is linearizable (validated against `ExhaustiveSearch`).
+///
+/// Why the rules below are exact: answers that do not change the state (sold out, limit
+/// reached, an unanswered claim that did nothing) can be placed as late as possible, at their
+/// response, where the most units are taken. Grants must follow fence order, so grant k can
+/// take effect no earlier than the latest invoke among grants 1…k; the grants that can come
+/// before a time t are a prefix in fence order. An unanswered claim may take effect at any
+/// time after its invoke, on a unit no grant uses, within its shopper's limit.
+public enum Checker {
+    /// Checks the history; an empty list means it is linearizable.
+    public static func check(_ history: History) -> [Violation] {
+        var violations: [Violation] = []
+        let grants = history.operations.compactMap { operation -> Grant? in
+            guard case .held(let unit, let fence) = operation.result, let response = operation.response else {
+                return nil
+            }
+            return Grant(operation: operation, unit: unit, fence: fence, response: response)
+        }.sorted { $0.fence < $1.fence }
+
+        // Units exist and are granted once; fences are unique.
+        var grantOfUnit: [Int: Grant] = [:]
+        for grant in grants {
+            if grant.unit < 0 || grant.unit >= history.units {
+                violations.append(
+                    Violation(
+                        .singleLease, "unit \(grant.unit) does not exist in a \(history.units)-unit drop",
+                        [grant.operation]))
+            } else if let first = grantOfUnit[grant.unit] {
+                violations.append(
+                    Violation(.singleLease, "unit \(grant.unit) was granted twice", [first.operation, grant.operation]))
+            } else {
+                grantOfUnit[grant.unit] = grant
+            }
+        }
+        for (a, b) in zip(grants, grants.dropFirst()) where a.fence == b.fence {
+            violations.append(Violation(.fenceOrder, "two grants share fence \(a.fence)", [a.operation, b.operation]))
+        }
+
+        // Fence order agrees with real time: grant k cannot take effect before the latest
+        // invoke of the grants up to k, and must take effect before its own response.
+        var latestInvoke = Int64.min
+        var latestInvoker: Operation?
+        var earliestPoint: [Int64] = []  // by fence order
+        for grant in grants {
+            if grant.operation.invoke > latestInvoke {
+                latestInvoke = grant.operation.invoke
+                latestInvoker = grant.operation
+            }
+            if latestInvoke > grant.response, let latestInvoker {
+                violations.append(
+                    Violation(
+                        .fenceOrder,
+                        "fence \(grant.fence) was answered before a claim with a lower fence was even sent",
+                        [grant.operation, latestInvoker]))
+            }
+            earliestPoint.append(latestInvoke)
+        }
+
+        // Per-user limit.
+        var grantsOfShopper: [String: [Grant]] = [:]
+        var earliestOfShopper: [String: [Int64]] = [:]
+        for (index, grant) in grants.enumerated() {
+            grantsOfShopper[grant.operation.shopper, default: []].append(grant)
+            earliestOfShopper[grant.operation.shopper, default: []].append(earliestPoint[index])
+        }
+        for (shopper, held) in grantsOfShopper where held.count > history.perUserLimit {
+            violations.append(
+                Violation(
+                    .perUserLimit, "\(shopper) holds \(held.count) units with a limit of \(history.perUserLimit)",
+                    Array(held.prefix(history.perUserLimit + 1).map(\.operation))))
+        }
+
+        // Unanswered claims that may take effect: on units no grant uses, within limits.
+        let spareUnits = max(0, history.units - grantOfUnit.count)
+        let unknowns = history.operations.filter { $0.result == .unknown }
+        var unknownInvokes: [String: [Int64]] = [:]
+        for operation in unknowns { unknownInvokes[operation.shopper, default: []].append(operation.invoke) }
+        for key in unknownInvokes.keys { unknownInvokes[key]!.sort() }
+
+        /// How many grants can come before an answer given at `time` (an operation sent at the
+        /// very instant another answered is concurrent with it, so it may come first).
+        func grantsBefore(_ time: Int64) -> Int { firstIndex(in: earliestPoint) { $0 > time } }
+
+        // Limit answers first: each says how many of its shopper's unanswered claims must
+        // have taken effect; a shopper's earliest ones are always the best to pick.
+        var mandatory: [String: Int] = [:]
+        var limitAnswers: [Operation] = []
+        for operation in history.operations where operation.result == .limitReached {
+            guard let response = operation.response else { continue }
+            let own = grantsOfShopper[operation.shopper] ?? []
+            let ownBefore = firstIndex(in: earliestOfShopper[operation.shopper] ?? []) { $0 > response }
+            let room = max(0, history.perUserLimit - own.count)
+            let ownUnknown = firstIndex(in: unknownInvokes[operation.shopper] ?? []) { $0 > response }
+            let needed = max(0, history.perUserLimit - ownBefore)
+            if needed > min(room, spareUnits, ownUnknown) {
+                violations.append(
+                    Violation(
+                        .falseLimit,
+                        "\(operation.shopper) was told the limit (\(history.perUserLimit)) was reached while holding at most \(ownBefore + min(room, spareUnits, ownUnknown))",
+                        [operation] + own.map(\.operation)))
+            } else if needed > 0 {
+                mandatory[operation.shopper] = max(mandatory[operation.shopper] ?? 0, needed)
+                limitAnswers.append(operation)
+            }
+        }
+        let mandatoryTotal = mandatory.values.reduce(0, +)
+        if mandatoryTotal > spareUnits {
+            violations.append(
+                Violation(
+                    .falseLimit,
+                    "limit answers need \(mandatoryTotal) unanswered claims to have taken units, but only \(spareUnits) units were left for them",
+                    limitAnswers + unknowns.filter { mandatory[$0.shopper] != nil }))
+        }
+
+        // The unanswered claims taken to have taken effect: the mandatory ones, then the
+        // earliest others, within each shopper's room and the spare units. Picking the
+        // earliest first gives the most takers before every instant at once.
+        var effective: [Int64] = []
+        var candidates: [Int64] = []
+        for (shopper, invokes) in unknownInvokes {
+            let room = max(0, history.perUserLimit - (grantsOfShopper[shopper]?.count ?? 0))
+            let required = min(mandatory[shopper] ?? 0, room)
+            effective += invokes.prefix(required)
+            candidates += invokes.dropFirst(required).prefix(max(0, room - required))
+        }
+        candidates.sort()
+        effective += candidates.prefix(max(0, spareUnits - min(spareUnits, effective.count)))
+        effective.sort()
+
+        for operation in history.operations where operation.result == .soldOut {
+            guard let response = operation.response else { continue }
+            let granted = grantsBefore(response)
+            let taken = granted + min(spareUnits, firstIndex(in: effective) { $0 > response })
+            if taken < history.units {
+                let witnesses =
+                    [operation] + grants.prefix(granted).map(\.operation)
+                    + unknowns.filter { $0.invoke <= response }.prefix(spareUnits)
+                violations.append(
+                    Violation(
+                        .falseSoldOut,
+                        "answered sold out while at most \(taken) of \(history.units) units could have been taken",
+                        witnesses))
+            }
+        }
+        return violations
+    }
+
+    struct Grant: Hashable {
+        let operation: Operation
+        let unit: Int
+        let fence: Int64
+        let response: Int64
+    }
+
+    /// The first index whose element satisfies `predicate` (which must be monotone), or count.
+    static func firstIndex(in sorted: [Int64], where predicate: (Int64) -> Bool) -> Int {
+        var low = 0
+        var high = sorted.count
+        while low < high {
+            let middle = (low + high) / 2
+            if predicate(sorted[middle]) { high = middle } else { low = middle + 1 }
+        }
+        return low
+    }
+}
+
+/// A broken invariant and the operations that witness it.
+public struct Violation: Sendable, Hashable, CustomStringConvertible {
+    /// Which invariant.
+    public enum Invariant: String, Sendable, Hashable {
+        case singleLease = "single lease per unit"
+        case fenceOrder = "fences strictly increasing"
+        case perUserLimit = "per-user limit"
+        case falseSoldOut = "no sold out while a unit was free"
+        case falseLimit = "no limit answer below the limit"
+    }
+
+    public let invariant: Invariant
+    public let explanation: String
+    public let witnesses: [Operation]
+
+    init(_ invariant: Invariant, _ explanation: String, _ witnesses: [Operation]) {
+        self.invariant = invariant
+        self.explanation = explanation
+        self.witnesses = witnesses
+    }
+
+    public var description: String {
+        "\(invariant.rawValue): \(explanation)\n" + witnesses.map { "  \($0)" }.joined(separator: "\n")
+    }
+}

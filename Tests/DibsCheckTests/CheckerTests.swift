@@ -1,0 +1,213 @@
+import DibsCheck
+import Testing
+
+@Suite struct CheckerTests {
+    func op(_ id: Int, _ shopper: String, _ invoke: Int64, _ response: Int64?, _ result: Operation.Result) -> Operation
+    {
+        Operation(id: id, shopper: shopper, invoke: invoke, response: response, result: result)
+    }
+
+    @Test func aLegalStampedeIsAccepted() {
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+                op(2, "b", 1, 12, .held(unit: 1, fence: 2)),
+                op(3, "c", 2, 13, .soldOut),  // both grants may come before it
+                op(4, "a", 20, 25, .limitReached),
+                op(5, "d", 3, nil, .unknown),
+            ])
+        #expect(Checker.check(history).isEmpty)
+        #expect(ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func aUnitGrantedTwiceIsCaught() {
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [op(1, "a", 0, 10, .held(unit: 0, fence: 1)), op(2, "b", 1, 12, .held(unit: 0, fence: 2))])
+        let violations = Checker.check(history)
+        #expect(violations.map(\.invariant) == [.singleLease])
+        #expect(violations.first?.witnesses.map(\.id) == [1, 2])
+        #expect(!ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func anOversellIsCaught() {
+        let history = History(
+            units: 1, perUserLimit: 1,
+            operations: [op(1, "a", 0, 10, .held(unit: 0, fence: 1)), op(2, "b", 1, 12, .held(unit: 1, fence: 2))])
+        #expect(Checker.check(history).map(\.invariant) == [.singleLease])
+        #expect(!ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func soldOutWhileAUnitWasFreeIsCaught() {
+        // Two units, one grant, and a sold out that returned before the second claim was sent.
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+                op(2, "b", 11, 20, .soldOut),
+                op(3, "c", 21, 30, .held(unit: 1, fence: 2)),
+            ])
+        let violations = Checker.check(history)
+        #expect(violations.map(\.invariant) == [.falseSoldOut])
+        #expect(violations.first?.witnesses.map(\.id) == [2, 1], "the sold out and the one grant before it")
+        #expect(!ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func anUnansweredClaimMayExplainASoldOut() {
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)), op(2, "b", 1, nil, .unknown), op(3, "c", 5, 20, .soldOut),
+            ])
+        #expect(Checker.check(history).isEmpty)
+        #expect(ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func fencesAgainstRealTimeAreCaught() {
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [op(1, "a", 0, 10, .held(unit: 0, fence: 5)), op(2, "b", 11, 20, .held(unit: 1, fence: 3))])
+        #expect(Checker.check(history).map(\.invariant) == [.fenceOrder])
+        #expect(!ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func thePerUserLimitIsKept() {
+        let over = History(
+            units: 3, perUserLimit: 1,
+            operations: [op(1, "a", 0, 10, .held(unit: 0, fence: 1)), op(2, "a", 1, 12, .held(unit: 1, fence: 2))])
+        #expect(Checker.check(over).map(\.invariant) == [.perUserLimit])
+        let falseLimit = History(
+            units: 3, perUserLimit: 2,
+            operations: [op(1, "a", 0, 10, .held(unit: 0, fence: 1)), op(2, "a", 11, 12, .limitReached)])
+        #expect(Checker.check(falseLimit).map(\.invariant) == [.falseLimit])
+        #expect(!ExhaustiveSearch.isLinearizable(over) && !ExhaustiveSearch.isLinearizable(falseLimit))
+    }
+
+    @Test func twoLimitAnswersCannotShareTheLastUnit() {
+        // Found by the random comparison: each limit answer alone is explained by its
+        // shopper's unanswered claim, but only one unit is left for the two of them.
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [
+                op(0, "c", 2, 6, .limitReached), op(1, "c", 5, nil, .unknown),
+                op(2, "b", 15, 26, .held(unit: 0, fence: 6)), op(3, "a", 19, nil, .unknown),
+                op(4, "a", 21, 27, .limitReached),
+            ])
+        #expect(Checker.check(history).map(\.invariant) == [.falseLimit])
+        #expect(!ExhaustiveSearch.isLinearizable(history))
+    }
+
+    @Test func aLargeHistoryIsCheckedQuickly() {
+        // 200,000 claims on 1,000 units: grants, then sold outs; the checker is O(n log n).
+        var operations: [Operation] = []
+        for index in 0..<200_000 {
+            let invoke = Int64(index) * 10
+            let result: Operation.Result = index < 1_000 ? .held(unit: index, fence: Int64(index + 1)) : .soldOut
+            operations.append(op(index, "s\(index)", invoke, invoke + 50, result))
+        }
+        #expect(Checker.check(History(units: 1_000, perUserLimit: 1, operations: operations)).isEmpty)
+    }
+}
+
+@Suite struct CheckerAgainstExhaustiveSearchTests {
+    /// A small random history: half of them made by running the model (so legal), half
+    /// with random answers (mostly illegal).
+    static func randomHistory(_ generator: inout some RandomNumberGenerator) -> History {
+        let units = Int.random(in: 1...3, using: &generator)
+        let limit = Int.random(in: 1...2, using: &generator)
+        let count = Int.random(in: 2...7, using: &generator)
+        let shoppers = ["a", "b", "c"].prefix(Int.random(in: 1...3, using: &generator))
+        var intervals: [(Int64, Int64)] = (0..<count).map { _ in
+            let invoke = Int64.random(in: 0..<30, using: &generator)
+            return (invoke, invoke + Int64.random(in: 0..<12, using: &generator))
+        }
+        intervals.sort { $0.0 < $1.0 }
+        let byModel = Bool.random(using: &generator)
+        var operations: [Operation] = []
+        if byModel {
+            // Linearization points inside the intervals, applied in order to the model.
+            let points = intervals.map { Int64.random(in: $0.0...$0.1, using: &generator) }
+            var taken: [Int] = []
+            var held: [String: Int] = [:]
+            var fence: Int64 = 0
+            let order = points.indices.sorted { points[$0] < points[$1] }
+            var results = Array(repeating: Operation.Result.unknown, count: count)
+            var owners = Array(repeating: "a", count: count)
+            for index in order {
+                let shopper = shoppers.randomElement(using: &generator)!
+                owners[index] = shopper
+                if held[shopper, default: 0] >= limit {
+                    results[index] = .limitReached
+                } else if let unit = (0..<units).filter({ !taken.contains($0) }).randomElement(using: &generator) {
+                    fence += Int64.random(in: 1...2, using: &generator)
+                    taken.append(unit)
+                    held[shopper, default: 0] += 1
+                    results[index] = .held(unit: unit, fence: fence)
+                } else {
+                    results[index] = .soldOut
+                }
+            }
+            for index in 0..<count {
+                let lost = Int.random(in: 0..<8, using: &generator) == 0
+                operations.append(
+                    Operation(
+                        id: index, shopper: owners[index], invoke: intervals[index].0,
+                        response: lost ? nil : intervals[index].1, result: results[index]))
+            }
+        } else {
+            for index in 0..<count {
+                let result: Operation.Result
+                switch Int.random(in: 0..<8, using: &generator) {
+                case 0: result = .unknown
+                case 1, 2: result = .soldOut
+                case 3: result = .limitReached
+                default:
+                    result = .held(
+                        unit: Int.random(in: 0..<units, using: &generator),
+                        fence: Int64.random(in: 1...6, using: &generator))
+                }
+                operations.append(
+                    Operation(
+                        id: index, shopper: shoppers.randomElement(using: &generator)!, invoke: intervals[index].0,
+                        response: result == .unknown ? nil : intervals[index].1, result: result))
+            }
+        }
+        return History(units: units, perUserLimit: limit, operations: operations)
+    }
+
+    @Test func theCheckerAgreesWithTheExhaustiveSearch() {
+        var generator = SeededGenerator(seed: 20_261_127)
+        var legal = 0
+        for round in 0..<20_000 {
+            let history = Self.randomHistory(&generator)
+            let exhaustive = ExhaustiveSearch.isLinearizable(history)
+            let violations = Checker.check(history)
+            if exhaustive { legal += 1 }
+            if exhaustive != violations.isEmpty {
+                Issue.record(
+                    """
+                    round \(round): exhaustive \(exhaustive ? "accepts" : "rejects"), checker \(violations.isEmpty ? "accepts" : "rejects")
+                    units \(history.units) limit \(history.perUserLimit)
+                    \(history.operations.map(\.description).joined(separator: "\n"))
+                    \(violations.map(\.description).joined(separator: "\n"))
+                    """)
+                return
+            }
+        }
+        #expect(legal > 4_000 && legal < 16_000, "the random histories should mix legal and illegal: \(legal) legal")
+    }
+}
+
+/// A small deterministic generator (SplitMix64), so a failure can be replayed.
+struct SeededGenerator: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+}
