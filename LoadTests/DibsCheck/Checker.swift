@@ -145,6 +145,50 @@ public enum Checker {
                         witnesses))
             }
         }
+        violations += checkSales(history, grants: grants)
+        return violations
+    }
+
+    /// The sale rules, which hold whatever releases or expiries happened: a unit is sold
+    /// once, a sold unit is never leased again, and a lease is not confirmed once a newer
+    /// lease of its unit was handed out.
+    static func checkSales(_ history: History, grants: [Grant]) -> [Violation] {
+        var violations: [Violation] = []
+        var saleOfUnit: [Int: Operation] = [:]
+        var fenceOfSale: [Int: Int64] = [:]
+        var grantsOfUnit: [Int: [Grant]] = [:]
+        for grant in grants { grantsOfUnit[grant.unit, default: []].append(grant) }
+        for operation in history.operations {
+            guard case .confirmed(let unit, let fence) = operation.result, let response = operation.response else {
+                continue
+            }
+            if unit < 0 || unit >= history.units {
+                violations.append(
+                    Violation(.soldOnce, "unit \(unit) does not exist in a \(history.units)-unit drop", [operation]))
+                continue
+            }
+            if let first = saleOfUnit[unit], fenceOfSale[unit] != fence {
+                violations.append(Violation(.soldOnce, "unit \(unit) was sold twice", [first, operation]))
+            } else if saleOfUnit[unit] == nil {
+                saleOfUnit[unit] = operation
+                fenceOfSale[unit] = fence
+            }
+            for grant in grantsOfUnit[unit] ?? [] where grant.fence > fence {
+                if grant.response < operation.invoke {
+                    violations.append(
+                        Violation(
+                            .staleFence,
+                            "fence \(fence) of unit \(unit) was confirmed after fence \(grant.fence) had been handed out",
+                            [operation, grant.operation]))
+                }
+                if response < grant.operation.invoke {
+                    violations.append(
+                        Violation(
+                            .leasedAfterSale, "unit \(unit) was leased again (fence \(grant.fence)) after it was sold",
+                            [operation, grant.operation]))
+                }
+            }
+        }
         return violations
     }
 
@@ -176,6 +220,9 @@ public struct Violation: Sendable, Hashable, CustomStringConvertible {
         case perUserLimit = "per-user limit"
         case falseSoldOut = "no sold out while a unit was free"
         case falseLimit = "no limit answer below the limit"
+        case soldOnce = "a unit is sold at most once"
+        case leasedAfterSale = "a sold unit is never leased again"
+        case staleFence = "a stale fence is never accepted"
     }
 
     public let invariant: Invariant

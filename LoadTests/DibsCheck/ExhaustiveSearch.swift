@@ -56,6 +56,9 @@ public enum ExhaustiveSearch {
                 case .limitReached:
                     guard state.perShopper[shopper] >= history.perUserLimit else { continue }
                     if search(next) { return true }
+                case .confirmed:
+                    // Confirms are checked by the sale rules, outside this claim model.
+                    if search(next) { return true }
                 case .unknown:
                     if search(next) { return true }  // it did nothing
                     guard state.perShopper[shopper] < history.perUserLimit else { continue }

@@ -26,6 +26,10 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         case limitReached
         /// No answer (timeout, reset): it may or may not have taken effect.
         case unknown
+        /// A confirm of the lease (unit, fence) that answered with a sale. Confirms that were
+        /// refused or not answered sold nothing the checker can rely on: leave them out (an
+        /// operation without a response counts as an unanswered claim).
+        case confirmed(unit: Int, fence: Int64)
     }
 
     /// The operation's number in the history, used to name witnesses.
@@ -53,6 +57,7 @@ public struct Operation: Sendable, Hashable, CustomStringConvertible {
         case .soldOut: answer = "sold out"
         case .limitReached: answer = "limit reached"
         case .unknown: answer = "no answer"
+        case .confirmed(let unit, let fence): answer = "confirmed unit \(unit) fence \(fence)"
         }
         return "#\(id) \(shopper) [\(invoke), \(response.map(String.init) ?? "∞")] \(answer)"
     }

@@ -211,3 +211,60 @@ struct SeededGenerator: RandomNumberGenerator {
         return z ^ (z >> 31)
     }
 }
+
+@Suite struct SaleRuleTests {
+    func op(_ id: Int, _ shopper: String, _ invoke: Int64, _ response: Int64?, _ result: Operation.Result) -> Operation
+    {
+        Operation(id: id, shopper: shopper, invoke: invoke, response: response, result: result)
+    }
+
+    @Test func aSaleAndItsRetryAreLegal() {
+        let history = History(
+            units: 1, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+                op(2, "a", 11, 20, .confirmed(unit: 0, fence: 1)),
+                op(3, "a", 21, 25, .confirmed(unit: 0, fence: 1)),  // a retry answers the same sale
+                op(4, "b", 30, 35, .soldOut),
+            ])
+        #expect(Checker.check(history).isEmpty)
+    }
+
+    @Test func aUnitSoldTwiceIsCaught() {
+        // The second lease came after an expiry (legal); its sale is not.
+        let history = History(
+            units: 1, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .confirmed(unit: 0, fence: 1)),
+                op(2, "b", 5, 30, .confirmed(unit: 0, fence: 2)),
+            ])
+        let violations = Checker.check(history)
+        #expect(violations.map(\.invariant) == [.soldOnce])
+        #expect(violations.first?.witnesses.map(\.id) == [1, 2])
+    }
+
+    @Test func aSoldUnitLeasedAgainIsCaught() {
+        let history = History(
+            units: 2, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+                op(2, "a", 11, 20, .confirmed(unit: 0, fence: 1)),
+                op(3, "b", 21, 30, .held(unit: 0, fence: 2)),
+            ])
+        #expect(Checker.check(history).map(\.invariant).contains(.leasedAfterSale))
+    }
+
+    @Test func aStaleFenceAcceptedIsCaught() {
+        // A newer lease of the unit was handed out (after an expiry) before the old holder's
+        // confirm was even sent: the confirm must have been refused.
+        let history = History(
+            units: 1, perUserLimit: 2,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+                op(2, "b", 20, 30, .held(unit: 0, fence: 2)),
+                op(3, "a", 40, 50, .confirmed(unit: 0, fence: 1)),
+            ])
+        let invariants = Checker.check(history).map(\.invariant)
+        #expect(invariants.contains(.staleFence))
+    }
+}
