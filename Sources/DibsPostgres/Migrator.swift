@@ -17,7 +17,7 @@ public struct Migration: Sendable, Hashable {
         self.version = version
         self.name = name
         self.sql = sql
-        self.checksum = SHA256.hash(data: Array(sql.utf8)).map { String(format: "%02x", $0) }.joined()
+        self.checksum = Hex.encode(SHA256.hash(data: Array(sql.utf8)))
     }
 
     /// Reads every `NNN_name.sql` of `directory`, in order. Refuses two files with one

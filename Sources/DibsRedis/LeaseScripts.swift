@@ -1,3 +1,6 @@
+private import Crypto
+import DibsCore
+
 /// The Lua of the Redis lease store: one script per operation, each atomic in Redis.
 ///
 /// Every key of a drop starts with `dibs:{drop}:` (the hash tag puts a drop in one slot, so
@@ -305,6 +308,6 @@ public struct Script: Sendable {
 
     init(_ source: String) {
         self.source = source
-        self.sha1 = SHA1Hex.digest(source)
+        self.sha1 = Hex.encode(Insecure.SHA1.hash(data: Array(source.utf8)))
     }
 }

@@ -35,26 +35,20 @@ public enum RESPValue: Sendable, Hashable {
 /// `RESPDecoder` feeds bytes to a `redisReader` and copies each top-level reply into a
 /// `RESPValue` before freeing it with `freeReplyObject` (which frees the nested elements).
 enum RESPCodec {
-    /// The wire bytes of a command.
+    /// The wire bytes of a command. The arguments are laid end to end in one buffer, and
+    /// hiredis gets a pointer and a length into it for each.
     static func encode(_ arguments: [[UInt8]]) -> [UInt8] {
-        var pointers: [UnsafePointer<CChar>?] = []
-        var lengths: [Int] = []
-        var storage: [UnsafeMutableBufferPointer<CChar>] = []
-        defer { storage.forEach { $0.deallocate() } }
-        for argument in arguments {
-            let buffer = UnsafeMutableBufferPointer<CChar>.allocate(capacity: max(1, argument.count))
-            argument.withUnsafeBytes { raw in
-                for (index, byte) in raw.enumerated() { buffer[index] = CChar(bitPattern: byte) }
-            }
-            storage.append(buffer)
-            pointers.append(UnsafePointer(buffer.baseAddress))
-            lengths.append(argument.count)
-        }
+        let joined = arguments.flatMap { $0 }
+        let lengths = arguments.map(\.count)
         var target: UnsafeMutablePointer<CChar>?
-        let length = pointers.withUnsafeMutableBufferPointer { argv in
-            lengths.withUnsafeBufferPointer { argvlen in
-                redisFormatCommandArgv(&target, Int32(arguments.count), argv.baseAddress, argvlen.baseAddress)
+        let length = joined.withUnsafeBufferPointer { bytes in
+            let base = UnsafeRawPointer(bytes.baseAddress)
+            var offset = 0
+            var argv: [UnsafePointer<CChar>?] = lengths.map { length in
+                defer { offset += length }
+                return base.map { ($0 + offset).assumingMemoryBound(to: CChar.self) }
             }
+            return redisFormatCommandArgv(&target, Int32(arguments.count), &argv, lengths)
         }
         guard length > 0, let target else { return [] }
         defer { redisFreeCommand(target) }

@@ -1,4 +1,3 @@
-private import Crypto
 import DibsCore
 public import Logging
 public import NIOCore
@@ -156,15 +155,5 @@ public final class RedisClient: Sendable {
             }
             slots[index] = .down(retryAt: .now + backoff, backoff: backoff, reason: reason)
         }
-    }
-}
-
-/// SHA-1 in hex, the name Redis gives a script.
-enum SHA1Hex {
-    static func digest(_ text: String) -> String {
-        Insecure.SHA1.hash(data: Array(text.utf8)).map { byte in
-            let digits = Array("0123456789abcdef")
-            return String([digits[Int(byte >> 4)], digits[Int(byte & 0xF)]])
-        }.joined()
     }
 }
