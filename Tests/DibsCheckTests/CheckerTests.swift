@@ -1,12 +1,12 @@
 import DibsCheck
 import Testing
 
-@Suite struct CheckerTests {
-    func op(_ id: Int, _ shopper: String, _ invoke: Int64, _ response: Int64?, _ result: Operation.Result) -> Operation
-    {
-        Operation(id: id, shopper: shopper, invoke: invoke, response: response, result: result)
-    }
+/// An operation of a hand-written history.
+func op(_ id: Int, _ shopper: String, _ invoke: Int64, _ response: Int64?, _ result: Operation.Result) -> Operation {
+    Operation(id: id, shopper: shopper, invoke: invoke, response: response, result: result)
+}
 
+@Suite struct CheckerTests {
     @Test func aLegalStampedeIsAccepted() {
         let history = History(
             units: 2, perUserLimit: 1,
@@ -213,11 +213,6 @@ struct SeededGenerator: RandomNumberGenerator {
 }
 
 @Suite struct SaleRuleTests {
-    func op(_ id: Int, _ shopper: String, _ invoke: Int64, _ response: Int64?, _ result: Operation.Result) -> Operation
-    {
-        Operation(id: id, shopper: shopper, invoke: invoke, response: response, result: result)
-    }
-
     @Test func aSaleAndItsRetryAreLegal() {
         let history = History(
             units: 1, perUserLimit: 1,

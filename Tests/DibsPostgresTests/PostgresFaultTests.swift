@@ -1,6 +1,7 @@
 import DibsCore
 import DibsPostgres
 import Foundation
+import LeaseStoreConformance
 import Logging
 import PostgresNIO
 import Testing
@@ -75,11 +76,4 @@ struct PostgresFaultTests {
 
 func request(_ drop: DropID, _ index: Int) throws -> ClaimRequest {
     ClaimRequest(drop: drop, user: try UserID("user-\(index)"), idempotencyKey: try IdempotencyKey("k-\(index)"))
-}
-
-extension ClaimOutcome {
-    var held: (unit: Int, fence: Fence)? {
-        if case .held(let unit, let fence, _) = decision { return (unit, fence) }
-        return nil
-    }
 }

@@ -1,5 +1,6 @@
 import DibsPostgres
 import Foundation
+import LeaseStoreConformance
 import Logging
 import PostgresNIO
 
@@ -7,10 +8,7 @@ import PostgresNIO
 /// A missing URL fails the test: these tests need a real server and must never skip.
 enum TestPostgres {
     static func url() throws -> PostgresURL {
-        guard let text = ProcessInfo.processInfo.environment["DIBS_POSTGRES_URL"] else {
-            throw SetupError(description: "DIBS_POSTGRES_URL is not set: run the tests with scripts/dev test")
-        }
-        return try PostgresURL(text)
+        try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
     }
 
     static let logger = Logger(label: "dibs.tests.postgres")
@@ -52,8 +50,4 @@ enum TestPostgres {
             try await client.query(PostgresQuery(unsafeSQL: "DROP DATABASE IF EXISTS \(name) WITH (FORCE)"))
         }
     }
-}
-
-struct SetupError: Error, CustomStringConvertible {
-    let description: String
 }

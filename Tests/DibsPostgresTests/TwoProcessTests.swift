@@ -1,6 +1,7 @@
 import DibsCore
 import DibsPostgres
 import Foundation
+import LeaseStoreConformance
 import PostgresNIO
 import Testing
 

@@ -1,5 +1,6 @@
 import DibsCore
 import DibsPostgres
+import LeaseStoreConformance
 import Testing
 
 @testable import DibsRedis

@@ -1,6 +1,7 @@
 import DibsCore
 import DibsPostgres
 import Foundation
+import LeaseStoreConformance
 import Logging
 import PostgresNIO
 
@@ -12,17 +13,11 @@ enum TestServers {
     static let logger = Logger(label: "dibs.tests.redis")
 
     static func redisURL() throws -> RedisURL {
-        guard let text = ProcessInfo.processInfo.environment["DIBS_REDIS_URL"] else {
-            throw SetupError(description: "DIBS_REDIS_URL is not set: run the tests with scripts/dev test")
-        }
-        return try RedisURL(text)
+        try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
     }
 
     static func postgresURL() throws -> PostgresURL {
-        guard let text = ProcessInfo.processInfo.environment["DIBS_POSTGRES_URL"] else {
-            throw SetupError(description: "DIBS_POSTGRES_URL is not set: run the tests with scripts/dev test")
-        }
-        return try PostgresURL(text)
+        try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
     }
 
     /// A Redis store on `redis` (default: the shared server) with its ledger in the shared Postgres.
@@ -44,17 +39,13 @@ enum TestServers {
     }
 }
 
-struct SetupError: Error, CustomStringConvertible {
-    let description: String
-}
-
 /// A private Redis server for a test that restarts it or sets a password.
 final class ScratchRedis: Sendable {
     let port: Int
     let directory: String
 
     init(password: String? = nil) throws {
-        port = try Self.freePort()
+        port = try LocalServers.freePort()
         directory = NSTemporaryDirectory() + "dibs-redis-\(UUID().uuidString.prefix(8))"
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         try start(password: password)
@@ -68,9 +59,10 @@ final class ScratchRedis: Sendable {
             "--appendonly", "no", "--pidfile", "\(directory)/redis.pid", "--logfile", "\(directory)/redis.log",
         ]
         if let password { arguments += ["--requirepass", password] }
-        try run("/usr/bin/redis-server", arguments)
+        try LocalServers.run("/usr/bin/redis-server", arguments)
         for _ in 0..<50 {
-            if (try? run("/usr/bin/redis-cli", ["-p", "\(port)", "--no-auth-warning", "-a", password ?? "", "ping"]))
+            if (try? LocalServers.run(
+                "/usr/bin/redis-cli", ["-p", "\(port)", "--no-auth-warning", "-a", password ?? "", "ping"]))
                 != nil
             {
                 return
@@ -93,26 +85,5 @@ final class ScratchRedis: Sendable {
     func destroy() {
         try? stop()
         try? FileManager.default.removeItem(atPath: directory)
-    }
-
-    private func run(_ tool: String, _ arguments: [String]) throws {
-        let quoted = ([tool] + arguments).map { "'" + $0 + "'" }.joined(separator: " ")
-        guard system(quoted + " >/dev/null 2>&1") == 0 else { throw SetupError(description: "\(tool) failed") }
-    }
-
-    static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw SetupError(description: "no free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
     }
 }

@@ -82,7 +82,7 @@ func expectError<T>(_ code: DibsError.Code, _ what: String, _ body: () async thr
 
 extension ClaimOutcome {
     /// The unit, fence and expiry of a held answer.
-    var held: (unit: Int, fence: Fence, expiresAt: Timestamp)? {
+    public var held: (unit: Int, fence: Fence, expiresAt: Timestamp)? {
         if case .held(let unit, let fence, let expiresAt) = decision { return (unit, fence, expiresAt) }
         return nil
     }
