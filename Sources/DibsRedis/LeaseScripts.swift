@@ -138,10 +138,14 @@ public enum LeaseScripts {
             local c = redis.call('INCR', K .. 'seq')
             local ck = K .. 'c:' .. c
             redis.call('HSET', K .. 'keys', key, c)
-            redis.call('HSET', ck, 'u', user, 'k', key)
+            -- The first answer, built from what this script just wrote rather than read back.
+            local function first(st, rj, unit, fence, exp, position)
+              return {'ok', tostring(c), user, st, rj or '', unit and tostring(unit) or '', fence and tostring(fence) or '',
+                      exp and tostring(exp) or '', position and tostring(position) or '', '0', '', '0'}
+            end
             local function reject(reason)
-              redis.call('HSET', ck, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
-              local a = answer('ok', c, false, true)
+              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
+              local a = first('rejected', reason)
               local nxt = tonumber(redis.call('GET', K .. 'next'))
               if reason == 'sold-out' and nxt >= units and tonumber(redis.call('GET', K .. 'held')) == 0
                  and redis.call('LLEN', K .. 'free') == 0 and redis.call('SCARD', K .. 'limbo') == 0 then
@@ -152,9 +156,9 @@ public enum LeaseScripts {
             if tonumber(redis.call('HGET', K .. 'live', user) or '0') >= limit then return reject('limit-reached') end
             if d[5] == 'draw' then
               local n = redis.call('INCR', K .. 'entries')
-              redis.call('HSET', ck, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3])
+              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3])
               redis.call('HINCRBY', K .. 'live', user, 1)
-              return answer('ok', c, false, true)
+              return first('entered', nil, nil, nil, nil, n)
             end
             local unit = redis.call('LPOP', K .. 'free')
             if not unit then
@@ -167,15 +171,16 @@ public enum LeaseScripts {
             if unit then
               redis.call('INCR', K .. 'held')
               local fence, exp = lease_unit(unit, c, now, ttl)
-              redis.call('HSET', ck, 'th', ARGV[3], 'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp)
+              redis.call('HSET', ck, 'u', user, 'k', key, 'th', ARGV[3], 'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp)
               redis.call('HINCRBY', K .. 'live', user, 1)
-              return answer('ok', c, false, true)
+              return first('held', nil, unit, fence, exp)
             end
             if tonumber(redis.call('GET', K .. 'held')) > 0 and redis.call('LLEN', K .. 'wl') < cap then
               local position = redis.call('RPUSH', K .. 'wl', c)
-              redis.call('HSET', ck, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position, 'th', ARGV[3])
+              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
+                         'th', ARGV[3])
               redis.call('HINCRBY', K .. 'live', user, 1)
-              return answer('ok', c, false, true)
+              return first('waitlisted', nil, nil, nil, nil, position)
             end
             return reject('sold-out')
             """)

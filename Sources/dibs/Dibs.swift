@@ -6,6 +6,7 @@ import DibsRedis
 import Foundation
 import Logging
 
+@main
 struct Dibs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dibs: a flash-sale reservation service.",
