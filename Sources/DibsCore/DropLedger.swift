@@ -79,12 +79,7 @@ struct DropLedger: Sendable {
         }
         if let unit = freeUnits.popLast() {
             liveByUser[request.user] = live + 1
-            let number = Int64(claims.count + 1)
-            let outcome = record(request, state: .held, token: token)
-            lease(unit: unit, to: number, now: now)
-            return ClaimOutcome(
-                claim: outcome.claim, decision: heldDecision(claims[Int(number - 1)]), holdToken: token, replayed: false
-            )
+            return record(request, state: .held, leasing: (unit, now), token: token)
         }
         if !holderOfUnit.isEmpty && waitlistCount < config.waitlistCapacity {
             liveByUser[request.user] = live + 1
@@ -247,7 +242,7 @@ struct DropLedger: Sendable {
 
     private mutating func record(
         _ request: ClaimRequest, state: ClaimState, rejection: ClaimRejection? = nil, position: Int? = nil,
-        token: HoldToken?
+        leasing lease: (unit: Int, now: Timestamp)? = nil, token: HoldToken?
     ) -> ClaimOutcome {
         let number = Int64(claims.count + 1)
         claims.append(
@@ -255,6 +250,7 @@ struct DropLedger: Sendable {
                 user: request.user, key: request.idempotencyKey, tokenHash: token?.hash, state: state,
                 rejection: rejection, position: position))
         claimByKey[request.idempotencyKey] = number
+        if let lease { self.lease(unit: lease.unit, to: number, now: lease.now) }
         let claim = ClaimID(drop: config.id, number: number)
         return ClaimOutcome(
             claim: claim, decision: firstDecision(claims[Int(number - 1)]), holdToken: token, replayed: false)
