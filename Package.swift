@@ -19,6 +19,10 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
         .package(url: "https://github.com/vapor/postgres-nio.git", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
+        .package(url: "https://github.com/apple/swift-http-types.git", from: "1.8.0"),
     ],
     targets: [
         // Domain types, the LeaseStore protocol and the memory store: no I/O packages.
@@ -51,12 +55,28 @@ let package = Package(
             ],
             swiftSettings: strict
         ),
-        // Wires configuration and stores together.
+        // The claim API over HTTP: routes, API keys, idempotency, rate limits, problem+json, metrics.
+        .target(
+            name: "DibsHTTP",
+            dependencies: [
+                "DibsCore",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            resources: [.copy("openapi.yaml")],
+            swiftSettings: strict
+        ),
+        // Wires configuration, stores and services together.
         .target(
             name: "DibsApp",
             dependencies: [
-                "DibsCore", "DibsPostgres", "DibsRedis",
+                "DibsCore", "DibsPostgres", "DibsRedis", "DibsHTTP",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Hummingbird", package: "hummingbird"),
             ],
             swiftSettings: strict
         ),
@@ -90,6 +110,14 @@ let package = Package(
         .testTarget(
             name: "DibsRedisTests",
             dependencies: ["DibsRedis", "DibsPostgres", "LeaseStoreConformance"],
+            swiftSettings: strict
+        ),
+        .testTarget(
+            name: "DibsHTTPTests",
+            dependencies: [
+                "DibsHTTP", "DibsApp", "LeaseStoreConformance",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ],
             swiftSettings: strict
         ),
         .testTarget(

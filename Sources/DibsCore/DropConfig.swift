@@ -75,6 +75,13 @@ public struct DropConfig: Sendable, Hashable {
         self.closesAt = closesAt
     }
 
+    /// The same drop with another claim window (an operator opening or closing it).
+    public func rescheduled(opensAt: Timestamp, closesAt: Timestamp?) throws(DibsError) -> DropConfig {
+        try DropConfig(
+            id: id, units: units, holdTTL: holdTTL, perUserLimit: perUserLimit, waitlistCapacity: waitlistCapacity,
+            mode: mode, opensAt: opensAt, closesAt: closesAt)
+    }
+
     /// Whether claims are accepted at `time`, and if not, why.
     public func window(at time: Timestamp) -> ClaimRejection? {
         if time < opensAt { return .notOpen }

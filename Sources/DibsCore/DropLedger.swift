@@ -20,7 +20,7 @@ struct DropLedger: Sendable {
         var position: Int?
     }
 
-    let config: DropConfig
+    private(set) var config: DropConfig
     private(set) var claims: [ClaimRecord] = []  // claim number n is at index n - 1
     private var claimByKey: [IdempotencyKey: Int64] = [:]
     private var liveByUser: [UserID: Int] = [:]
@@ -170,6 +170,10 @@ struct DropLedger: Sendable {
     }
 
     /// Ends every lease that expired by `now`, then fills freed units from the waitlist.
+    mutating func reschedule(opensAt: Timestamp, closesAt: Timestamp?) throws(DibsError) {
+        config = try config.rescheduled(opensAt: opensAt, closesAt: closesAt)
+    }
+
     mutating func settle(now: Timestamp) -> ReapReport {
         var expired = 0
         while let top = expiries.peek, top.expiresAt <= now {

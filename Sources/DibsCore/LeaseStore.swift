@@ -32,4 +32,11 @@ public protocol LeaseStore: Sendable {
 
     /// A drop's live counts and leases.
     func inspect(drop: DropID) async throws -> DropSnapshot
+
+    /// A drop's settings as the store holds them.
+    func configuration(of drop: DropID) async throws -> DropConfig
+
+    /// Sets the window in which a drop takes claims (an operator opening or closing it);
+    /// claims, leases and sales are untouched. Answers the new settings.
+    func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig
 }

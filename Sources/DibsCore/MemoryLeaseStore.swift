@@ -57,6 +57,17 @@ public actor MemoryLeaseStore: LeaseStore {
         }
     }
 
+    public func configuration(of drop: DropID) throws(DibsError) -> DropConfig {
+        try withDrop(drop) { ledger, _ in ledger.config }
+    }
+
+    public func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) throws(DibsError) -> DropConfig {
+        try withDrop(drop) { ledger, _ throws(DibsError) in
+            try ledger.reschedule(opensAt: opensAt, closesAt: closesAt)
+            return ledger.config
+        }
+    }
+
     private func withDrop<Result>(
         _ id: DropID, _ body: (inout DropLedger, Timestamp) throws(DibsError) -> Result
     ) throws(DibsError) -> Result {

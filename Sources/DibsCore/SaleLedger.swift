@@ -11,6 +11,12 @@ public protocol SaleLedger: Sendable {
 
     /// The sale of a unit, if there is one.
     func sale(drop: DropID, unit: Int) async throws -> Sale?
+
+    /// A drop's settings as recorded; throws `.unknownDrop` for an unknown drop.
+    func dropConfiguration(_ drop: DropID) async throws -> DropConfig
+
+    /// Records a drop's new claim window; throws `.unknownDrop` for an unknown drop.
+    func rescheduleDrop(_ drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig
 }
 
 /// What `SaleLedger.registerDrop` did.

@@ -159,6 +159,14 @@ public struct PostgresLeaseStore: LeaseStore {
         }
     }
 
+    public func configuration(of drop: DropID) async throws -> DropConfig {
+        try await ledger.dropConfiguration(drop)
+    }
+
+    public func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
+        try await ledger.rescheduleDrop(drop, opensAt: opensAt, closesAt: closesAt)
+    }
+
     private func single<Statement: PostgresPreparedStatement>(_ statement: Statement) async throws -> Statement.Row
     where Statement.Row: Sendable {
         try await withConnection { connection in

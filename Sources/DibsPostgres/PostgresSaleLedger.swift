@@ -70,4 +70,42 @@ public struct PostgresSaleLedger: SaleLedger {
                 orderRef: orderRef)
         }
     }
+
+    public func dropConfiguration(_ drop: DropID) async throws -> DropConfig {
+        try await errors.mapping {
+            let rows = try await client.query(
+                "SELECT \(unescaped: Self.configColumns) FROM dibs_drops WHERE id = \(drop.rawValue)", logger: logger
+            ).collect()
+            return try Self.config(drop, rows.first)
+        }
+    }
+
+    public func rescheduleDrop(_ drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
+        // Validated here first, so the database's CHECK is never the one to refuse.
+        _ = try await dropConfiguration(drop).rescheduled(opensAt: opensAt, closesAt: closesAt)
+        return try await errors.mapping {
+            let rows = try await client.query(
+                """
+                SELECT \(unescaped: Self.configColumns)
+                  FROM dibs_reschedule(\(drop.rawValue), \(opensAt.milliseconds), \(closesAt?.milliseconds)::bigint)
+                """, logger: logger
+            ).collect()
+            return try Self.config(drop, rows.first)
+        }
+    }
+
+    static let configColumns =
+        "units, hold_ttl_ms, per_user_limit, waitlist_capacity, mode, dibs_ms(opens_at), dibs_ms(closes_at)"
+
+    static func config(_ drop: DropID, _ row: PostgresRow?) throws -> DropConfig {
+        guard let row else { throw DibsError(.unknownDrop, "no drop \(drop)") }
+        let (units, ttl, limit, capacity, mode, opens, closes) = try row.decode(
+            (Int, Int, Int, Int, String, Int64, Int64?).self)
+        guard let mode = DropMode(rawValue: mode) else {
+            throw DibsError(.internalError, "drop \(drop) has an unknown mode \(mode)")
+        }
+        return try DropConfig(
+            id: drop, units: units, holdTTL: .milliseconds(ttl), perUserLimit: limit, waitlistCapacity: capacity,
+            mode: mode, opensAt: Timestamp(milliseconds: opens), closesAt: closes.map { Timestamp(milliseconds: $0) })
+    }
 }

@@ -117,6 +117,14 @@ public enum LeaseScripts {
             return 'ok'
             """)
 
+    /// ARGV: opens ms, closes ms or ''. Sets the claim window of an existing drop.
+    static let reschedule = Script(
+        prelude + """
+            if redis.call('EXISTS', K .. 'cfg') == 0 then return 'unknown-drop' end
+            redis.call('HSET', K .. 'cfg', 'opens', ARGV[1], 'closes', ARGV[2])
+            return 'ok'
+            """)
+
     /// ARGV: user, Idempotency-Key, token hash (hex).
     public static let claim = Script(
         prelude + """

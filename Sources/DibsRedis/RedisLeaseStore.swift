@@ -178,6 +178,24 @@ public struct RedisLeaseStore: LeaseStore {
             leases: leases)
     }
 
+    public func configuration(of drop: DropID) async throws -> DropConfig {
+        try await ledger.dropConfiguration(drop)
+    }
+
+    /// Records the window in the ledger first (which validates it), then in Redis, which
+    /// answers claims by it. A failure in between leaves the two apart until a retry.
+    public func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
+        let config = try await ledger.rescheduleDrop(drop, opensAt: opensAt, closesAt: closesAt)
+        let reply = try await client.eval(
+            LeaseScripts.reschedule, keys: [Self.prefix(drop)],
+            arguments: [String(opensAt.milliseconds), closesAt.map { String($0.milliseconds) } ?? ""])
+        switch reply.text {
+        case "ok": return config
+        case "unknown-drop": throw DibsError(.unknownDrop, "no drop \(drop) in Redis")
+        default: throw unexpected(reply)
+        }
+    }
+
     private func call(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> StoreAnswer {
         try await callReply(script, drop, arguments).answer
     }

@@ -10,7 +10,9 @@ import Logging
 struct Dibs: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Dibs: a flash-sale reservation service.",
-        subcommands: [Migrate.self, Demo.self, StampedeCommand.self, Bench.self, RedisScriptCommand.self])
+        subcommands: [
+            Serve.self, Keys.self, Migrate.self, Demo.self, StampedeCommand.self, Bench.self, RedisScriptCommand.self,
+        ])
 }
 
 /// Options every command that talks to Postgres shares.
@@ -47,6 +49,15 @@ struct RedisOptions: ParsableArguments {
     func optional() throws -> RedisURL? {
         guard let url = url ?? ProcessInfo.processInfo.environment["DIBS_REDIS_URL"] else { return nil }
         do { return try RedisURL(url) } catch { throw ValidationError(error.message) }
+    }
+}
+
+extension PostgresOptions {
+    /// Runs `body` with the key store of the required Postgres.
+    func withKeyStore<Result: Sendable>(_ body: @Sendable (any APIKeyStore) async throws -> Result) async throws
+        -> Result
+    {
+        try await DibsApp.withKeyStore(try required(), body)
     }
 }
 

@@ -63,6 +63,10 @@ final class RacyLeaseStore: LeaseStore {
     func reapExpired(drop: DropID) async throws -> ReapReport { throw unsupported }
     func status(of claim: ClaimID) async throws -> ClaimStatus { throw unsupported }
     func inspect(drop: DropID) async throws -> DropSnapshot { throw unsupported }
+    func configuration(of drop: DropID) async throws -> DropConfig { throw unsupported }
+    func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
+        throw unsupported
+    }
 
     private var unsupported: DibsError { DibsError(.internalError, "the racy store only claims") }
 }

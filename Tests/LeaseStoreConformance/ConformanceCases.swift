@@ -16,6 +16,7 @@ public enum ConformanceCase: String, CaseIterable, Sendable, CustomStringConvert
     case idempotencyKeyReplays
     case drawTakesEntries
     case badInputIsRefused
+    case rescheduleOpensAndCloses
 
     public var description: String { rawValue }
 
@@ -34,6 +35,7 @@ public enum ConformanceCase: String, CaseIterable, Sendable, CustomStringConvert
         case .idempotencyKeyReplays: try await verifyIdempotency(h)
         case .drawTakesEntries: try await verifyDraw(h)
         case .badInputIsRefused: try await verifyBadInput(h)
+        case .rescheduleOpensAndCloses: try await verifyReschedule(h)
         }
     }
 }
@@ -336,4 +338,33 @@ func verifyBadInput(_ h: ConformanceHarness) async throws {
     try expect(early.rejection == .notOpen, "a claim before the drop opens got \(early.decision)")
     let snapshot = try await h.store.inspect(drop: future)
     try expect(snapshot.free == 1, "an early claim took a unit")
+}
+
+func verifyReschedule(_ h: ConformanceHarness) async throws {
+    let drop = try await h.makeDrop("window", units: 2, holdTTL: .seconds(30), opensIn: .seconds(3600))
+    let early = try await h.claim(drop, user: "early", key: "early")
+    try expect(early.decision == .rejected(.notOpen), "a claim before the drop opens got \(early.decision)")
+
+    let now = h.time.now()
+    let opened = try await h.store.reschedule(drop: drop, opensAt: now.adding(.seconds(-1)), closesAt: nil)
+    try expect(opened.opensAt == now.adding(.seconds(-1)) && opened.closesAt == nil, "reschedule answered \(opened)")
+    try expect(opened.units == 2 && opened.holdTTL == .seconds(30), "reschedule changed the settings: \(opened)")
+    let read = try await h.store.configuration(of: drop)
+    try expect(read == opened, "configuration(of:) says \(read), reschedule said \(opened)")
+    let held = try await h.claim(drop, user: "first", key: "first")
+    try expect(held.held != nil, "a claim on an opened drop got \(held.decision)")
+
+    _ = try await h.store.reschedule(drop: drop, opensAt: now.adding(.seconds(-1)), closesAt: h.time.now())
+    try await h.time.advance(by: .milliseconds(5))
+    let late = try await h.claim(drop, user: "late", key: "late")
+    try expect(late.decision == .rejected(.closed), "a claim on a closed drop got \(late.decision)")
+    let status = try await h.store.status(of: held.claim!)
+    try expect(status.state == .held, "closing the drop changed a held claim to \(status.state)")
+
+    try await expectError(.invalidInput, "closing before opening") {
+        try await h.store.reschedule(drop: drop, opensAt: now, closesAt: now.adding(.seconds(-5)))
+    }
+    try await expectError(.unknownDrop, "rescheduling an unknown drop") {
+        try await h.store.reschedule(drop: DropID("no-such-drop-\(h.runTag)"), opensAt: now, closesAt: nil)
+    }
 }

@@ -1,0 +1,40 @@
+/// A token bucket's settings: `perSecond` tokens come back each second, up to `burst`.
+public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
+    public let perSecond: Double
+    public let burst: Int
+
+    /// Makes a limit; `nil` for `0` or negative rates, which mean "no limit".
+    public init?(perSecond: Double, burst: Int? = nil) {
+        guard perSecond > 0, perSecond.isFinite else { return nil }
+        self.perSecond = perSecond
+        self.burst = max(1, burst ?? Int(perSecond.rounded(.up)))
+    }
+
+    public var description: String { "\(perSecond)/s burst \(burst)" }
+}
+
+/// One bucket a request must take a token from: what it counts (`key`) and its limit.
+public struct RateBucket: Sendable, Hashable {
+    /// What is counted, as `kind:value` (`key:…`, `user:…`, `ip:…`).
+    public let key: String
+    public let limit: RateLimit
+
+    /// Makes a bucket.
+    public init(key: String, limit: RateLimit) {
+        self.key = key
+        self.limit = limit
+    }
+}
+
+/// What a rate limiter decided.
+public enum RateDecision: Sendable, Hashable {
+    case allowed
+    /// The bucket `key` is empty; a token comes back after `retryAfter`.
+    case limited(key: String, retryAfter: Duration)
+}
+
+/// Token buckets shared by every instance (Redis) or kept in one process.
+public protocol RateLimiter: Sendable {
+    /// Takes one token from every bucket, or none if any of them is empty.
+    func admit(_ buckets: [RateBucket]) async throws -> RateDecision
+}

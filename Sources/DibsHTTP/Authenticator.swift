@@ -1,0 +1,58 @@
+import DibsCore
+import Synchronization
+
+/// Who is calling: the API key's record, checked against its salted hash.
+struct Caller: Sendable {
+    let keyID: String
+    let scope: APIScope
+}
+
+/// Checks `Authorization: Bearer dibs_…` against the key store, keeping looked-up records
+/// for `cacheFor` so the hot path does not read the store per request (a revocation takes
+/// effect within that time).
+final class Authenticator: Sendable {
+    private let keys: any APIKeyStore
+    private let clock: any DibsClock
+    private let cacheFor: Duration
+    private let cache = Mutex<[String: (record: APIKeyRecord?, readAt: Timestamp)]>([:])
+
+    init(keys: any APIKeyStore, clock: any DibsClock, cacheFor: Duration) {
+        self.keys = keys
+        self.clock = clock
+        self.cacheFor = cacheFor
+    }
+
+    func authenticate(_ authorization: String?, needs scope: APIScope) async throws -> Caller {
+        guard let authorization else {
+            throw Problem(.unauthorized, "send the API key as \"Authorization: Bearer dibs_…\"")
+        }
+        guard authorization.utf8.count < 200, authorization.hasPrefix("Bearer "),
+            let key = APIKey(
+                authorization.utf8.dropFirst(7).split(separator: UInt8(ascii: " ")).first.map {
+                    String(decoding: $0, as: UTF8.self)
+                } ?? "")
+        else { throw Problem(.unauthorized, "the Authorization header does not carry a Dibs API key") }
+        guard let record = try await record(id: key.id), record.revokedAt == nil, key.matches(record) else {
+            throw Problem(.unauthorized, "the API key is unknown or revoked")
+        }
+        guard record.scope.allows(scope) else {
+            throw Problem(.insufficientScope, "this endpoint needs a key of scope \(scope.rawValue)")
+        }
+        return Caller(keyID: record.id, scope: record.scope)
+    }
+
+    private func record(id: String) async throws -> APIKeyRecord? {
+        let now = clock.now()
+        if let cached = cache.withLock({ $0[id] }), now < cached.readAt.adding(cacheFor) {
+            return cached.record
+        }
+        let record = try await keys.find(id: id)
+        cache.withLock { cache in
+            // Unknown ids are remembered too, so guessing keys does not hammer the store;
+            // the cache is bounded by dropping it whole when it grows large.
+            if cache.count > 10_000 { cache.removeAll() }
+            cache[id] = (record, now)
+        }
+        return record
+    }
+}

@@ -1,0 +1,97 @@
+import DibsCore
+public import Prometheus
+import Synchronization
+
+/// The service's Prometheus metrics. Instruments are made once and kept, so recording on
+/// the hot path is a lock-free add, not a registry lookup.
+public final class DibsMetrics: Sendable {
+    public let registry: PrometheusCollectorRegistry
+    private let claims: [String: Counter]
+    private let latencies = Mutex<[String: DurationHistogram]>([:])
+    private let storeErrors = Mutex<[String: Counter]>([:])
+    private let dropGauges = Mutex<[String: Gauge]>([:])
+
+    /// Every outcome a claim is counted under.
+    static let claimOutcomes = [
+        "held", "waitlisted", "entered", "sold-out", "limit-reached", "drop-not-open", "drop-closed",
+        "drop-cancelled", "replayed", "rate-limited", "error",
+    ]
+    static let latencyBuckets: [Duration] = [
+        .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2), .milliseconds(5),
+        .milliseconds(10), .milliseconds(20), .milliseconds(50), .milliseconds(100), .milliseconds(250),
+        .milliseconds(500), .seconds(1), .seconds(2.5),
+    ]
+
+    /// Makes the instruments in a new registry.
+    public init() {
+        let registry = PrometheusCollectorRegistry()
+        self.registry = registry
+        let descriptor = MetricNameDescriptor(
+            namespace: "dibs", metricName: "claims", unitName: "total", helpText: "Claims answered, by outcome")
+        claims = Dictionary(
+            uniqueKeysWithValues: Self.claimOutcomes.map {
+                ($0, registry.makeCounter(descriptor: descriptor, labels: [("outcome", $0)]))
+            })
+    }
+
+    func claim(_ outcome: String) {
+        claims[outcome]?.increment()
+    }
+
+    func request(route: String, status: Int, took duration: Duration) {
+        let histogram = latencies.withLock { latencies in
+            if let existing = latencies[route] { return existing }
+            let made = registry.makeDurationHistogram(
+                descriptor: MetricNameDescriptor(
+                    namespace: "dibs", metricName: "request_duration", unitName: "seconds",
+                    helpText: "Time to answer a request, by route"),
+                labels: [("route", route)], buckets: Self.latencyBuckets)
+            latencies[route] = made
+            return made
+        }
+        histogram.record(duration)
+    }
+
+    func storeError(_ code: String) {
+        let counter = storeErrors.withLock { counters in
+            if let existing = counters[code] { return existing }
+            let made = registry.makeCounter(
+                descriptor: MetricNameDescriptor(
+                    namespace: "dibs", metricName: "store_errors", unitName: "total",
+                    helpText: "Errors from the lease stores and the stores of keys, limits and idempotency, by code"),
+                labels: [("code", code)])
+            counters[code] = made
+            return made
+        }
+        counter.increment()
+    }
+
+    /// Sets a drop's live counts (leases held, waitlist length, units sold and free).
+    func record(_ snapshot: DropSnapshot) {
+        let drop = snapshot.drop.rawValue
+        for (name, help, value) in [
+            ("leases_held", "Units held under a lease", snapshot.held),
+            ("waitlist_length", "Claims waiting for a unit", snapshot.waitlisted),
+            ("units_sold", "Units sold", snapshot.sold),
+            ("units_free", "Units free", snapshot.free),
+        ] {
+            let gauge = dropGauges.withLock { gauges in
+                let key = name + "|" + drop
+                if let existing = gauges[key] { return existing }
+                let made = registry.makeGauge(
+                    descriptor: MetricNameDescriptor(namespace: "dibs", metricName: name, unitName: "", helpText: help),
+                    labels: [("drop", drop)])
+                gauges[key] = made
+                return made
+            }
+            gauge.set(Double(value))
+        }
+    }
+
+    /// The Prometheus text exposition.
+    func exposition() -> [UInt8] {
+        var buffer: [UInt8] = []
+        registry.emit(into: &buffer)
+        return buffer
+    }
+}

@@ -1,0 +1,405 @@
+import Crypto
+public import DibsCore
+public import Logging
+
+/// A request as the service sees it, whatever the HTTP library: the parts Dibs reads.
+struct APIRequest: Sendable {
+    enum Method: String, Sendable { case get = "GET", post = "POST" }
+    let method: Method
+    let path: String
+    let authorization: String?
+    let idempotencyKey: String?
+    let contentType: String?
+    let clientIP: String
+    let body: [UInt8]
+}
+
+/// The claim API, apart from HTTP: authentication, rate limits, idempotency and the
+/// operations on drops and claims. Every answer, success or problem, is an `APIResponse`.
+public final class DibsService: Sendable {
+    let router: DropRouter
+    let metrics: DibsMetrics
+    private let authenticator: Authenticator
+    private let idempotency: any IdempotencyStore
+    private let limiter: any RateLimiter
+    private let settings: ServiceSettings
+    private let clock: any DibsClock
+    private let logger: Logger
+
+    /// Wires the service to its stores.
+    ///
+    /// - Parameters:
+    ///   - stores: one lease store per backend a drop may be on.
+    ///   - directory: where each drop lives (`dibs_drops`, or memory).
+    public init(
+        stores: [any LeaseStore], directory: any DropDirectory, keys: any APIKeyStore,
+        idempotency: any IdempotencyStore, limiter: any RateLimiter, settings: ServiceSettings,
+        metrics: DibsMetrics, clock: any DibsClock = SystemClock(), logger: Logger
+    ) {
+        self.router = DropRouter(stores: stores, directory: directory, clock: clock, cacheFor: settings.dropCacheFor)
+        self.authenticator = Authenticator(keys: keys, clock: clock, cacheFor: settings.apiKeyCacheFor)
+        self.idempotency = idempotency
+        self.limiter = limiter
+        self.settings = settings
+        self.metrics = metrics
+        self.clock = clock
+        self.logger = logger
+    }
+
+    // MARK: Claims
+
+    func claim(_ request: APIRequest, drop dropText: String) async -> APIResponse {
+        await answering(request, scope: .storefront, changesState: true, countAs: "claim") { caller, fields in
+            let drop = try DropID(dropText)
+            let user = try UserID(try fields.requiredString("user", maxLength: 128))
+            try fields.finish()
+            try await self.admit(request, caller, shopper: user)
+            let key = try IdempotencyKey(request.idempotencyKey ?? "")
+            let (store, cancelled) = try await self.router.route(drop)
+            if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
+            let scoped = self.scopedKey(caller, key.rawValue)
+            let fingerprint = self.fingerprint(request)
+            if self.router.isSoldOut(drop) {
+                // Sold out for good: no store call, and nothing to record, since every later
+                // claim gets the same answer. Only a key answered before must replay.
+                if let earlier = try await self.idempotency.peek(key: scoped, fingerprint: fingerprint) {
+                    return try self.replay(earlier)
+                }
+                self.metrics.claim("sold-out")
+                var response = APIResponse(Problem(.soldOut, "every unit of \(drop) is sold"))
+                response.fastSoldOut = true
+                return response
+            }
+            return try await self.idempotently(scoped, fingerprint) {
+                let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
+                if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
+                return self.render(outcome, drop: drop)
+            }
+        }
+    }
+
+    func status(_ request: APIRequest, claim claimText: String) async -> APIResponse {
+        await answering(request, scope: .storefront, changesState: false) { caller, _ in
+            try await self.admit(request, caller, shopper: nil)
+            let claim = try ClaimID(claimText)
+            let (store, _) = try await self.router.route(claim.drop)
+            return .json(200, Render.status(try await store.status(of: claim)))
+        }
+    }
+
+    func confirm(_ request: APIRequest, claim claimText: String) async -> APIResponse {
+        await answering(request, scope: .storefront, changesState: true) { caller, fields in
+            let claim = try ClaimID(claimText)
+            let token = try HoldToken(try fields.requiredString("hold_token", maxLength: 64))
+            let orderRef = try fields.string("order_ref", maxLength: 128)
+            let fence = try fields.integer("fence", in: 1...Int64.max)
+            try fields.finish()
+            try await self.admit(request, caller, shopper: nil)
+            let (store, cancelled) = try await self.router.route(claim.drop)
+            if cancelled { throw Problem(.dropCancelled, "drop \(claim.drop) was cancelled") }
+            return try await self.idempotently(
+                self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
+            ) {
+                // Without a fence the claim's current one is used: the token still has to
+                // match and the lease still has to be live.
+                var current = fence.map(Fence.init)
+                if current == nil { current = try await store.status(of: claim).fence }
+                let confirm = try ConfirmRequest(
+                    claim: claim, holdToken: token, fence: current ?? Fence(0), orderRef: orderRef)
+                return .json(200, Render.sale(try await store.confirm(confirm)))
+            }
+        }
+    }
+
+    func release(_ request: APIRequest, claim claimText: String) async -> APIResponse {
+        await answering(request, scope: .storefront, changesState: true) { caller, fields in
+            let claim = try ClaimID(claimText)
+            let token = try HoldToken(try fields.requiredString("hold_token", maxLength: 64))
+            try fields.finish()
+            try await self.admit(request, caller, shopper: nil)
+            let (store, _) = try await self.router.route(claim.drop)
+            return try await self.idempotently(
+                self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
+            ) {
+                .json(200, Render.status(try await store.release(claim: claim, holdToken: token)))
+            }
+        }
+    }
+
+    // MARK: Drops
+
+    func createDrop(_ request: APIRequest) async -> APIResponse {
+        await answering(request, scope: .operator, changesState: true) { caller, fields in
+            let now = self.clock.now()
+            let id = try DropID(try fields.requiredString("id", maxLength: 64))
+            let units = try fields.integer("units", in: 1...Int64(DropConfig.maximumUnits))
+            guard let units else { throw Problem(.invalidField, "\"units\" is required") }
+            let backend = try fields.string("backend", maxLength: 16) ?? self.settings.defaultBackend
+            let ttl = try fields.integer("hold_ttl_seconds", in: 1...3600) ?? 120
+            let limit = try fields.integer("per_user_limit", in: 1...1000) ?? 1
+            let capacity = try fields.integer("waitlist_capacity", in: 0...Int64(DropConfig.maximumUnits))
+            let modeText = try fields.string("mode", maxLength: 16) ?? DropMode.firstCome.rawValue
+            let opensAt = try Self.time(fields.string("opens_at", maxLength: 40), "opens_at") ?? now
+            let closesAt = try Self.time(fields.string("closes_at", maxLength: 40), "closes_at")
+            try fields.finish()
+            guard let mode = DropMode(rawValue: modeText) else {
+                throw Problem(.invalidInput, "\"mode\" is first-come or draw, not \(modeText)")
+            }
+            guard let store = self.router.store(backend: backend) else {
+                throw Problem(
+                    .invalidInput,
+                    "\"backend\" must be one of \(self.router.backends.joined(separator: ", ")), not \(backend)")
+            }
+            let config = try DropConfig(
+                id: id, units: Int(units), holdTTL: .seconds(ttl), perUserLimit: Int(limit),
+                waitlistCapacity: capacity.map(Int.init), mode: mode, opensAt: opensAt, closesAt: closesAt)
+            try await self.admit(request, caller, shopper: nil)
+            return try await self.idempotently(
+                self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
+            ) {
+                try await store.createDrop(config)
+                try await self.router.directory.didCreate(id, backend: backend)
+                self.logger.info(
+                    "drop created", metadata: ["drop": "\(id)", "backend": "\(backend)", "units": "\(units)"])
+                return .json(201, try await self.describe(id, store: store, cancelled: false))
+            }
+        }
+    }
+
+    func getDrop(_ request: APIRequest, drop dropText: String) async -> APIResponse {
+        await answering(request, scope: .storefront, changesState: false) { caller, _ in
+            try await self.admit(request, caller, shopper: nil)
+            let drop = try DropID(dropText)
+            let (store, cancelled) = try await self.router.route(drop)
+            return .json(200, try await self.describe(drop, store: store, cancelled: cancelled))
+        }
+    }
+
+    enum DropChange: String { case open, close, cancel }
+
+    func changeDrop(_ request: APIRequest, drop dropText: String, _ change: DropChange) async -> APIResponse {
+        await answering(request, scope: .operator, changesState: true) { caller, fields in
+            try fields.finish()
+            try await self.admit(request, caller, shopper: nil)
+            let drop = try DropID(dropText)
+            let (store, _) = try await self.router.route(drop)
+            return try await self.idempotently(
+                self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
+            ) {
+                let now = self.clock.now()
+                let config = try await store.configuration(of: drop)
+                switch change {
+                case .open:
+                    let closes = config.closesAt.flatMap { $0 > now ? $0 : nil }
+                    _ = try await store.reschedule(drop: drop, opensAt: min(config.opensAt, now), closesAt: closes)
+                case .close, .cancel:
+                    let opens = min(config.opensAt, now.adding(.milliseconds(-1)))
+                    if config.closesAt.map({ $0 > now }) ?? true {
+                        _ = try await store.reschedule(drop: drop, opensAt: opens, closesAt: now)
+                    }
+                    if change == .cancel { try await self.router.directory.cancel(drop) }
+                }
+                self.router.forget(drop)
+                self.logger.notice("drop \(change.rawValue)", metadata: ["drop": "\(drop)", "key": "\(caller.keyID)"])
+                return .json(
+                    200, try await self.describe(drop, store: store, cancelled: change == .cancel ? true : nil))
+            }
+        }
+    }
+
+    private func describe(_ drop: DropID, store: any LeaseStore, cancelled: Bool?) async throws -> [UInt8] {
+        async let config = store.configuration(of: drop)
+        async let snapshot = store.inspect(drop: drop)
+        let (c, s) = try await (config, snapshot)
+        metrics.record(s)
+        var isCancelled = cancelled
+        if isCancelled == nil { isCancelled = try await router.route(drop).cancelled }
+        return Render.drop(c, s, backend: store.backendName, cancelled: isCancelled ?? false, now: clock.now())
+    }
+
+    // MARK: Health
+
+    /// Whether every store answers: each is asked about a drop that does not exist.
+    func ready() async -> APIResponse {
+        let probe = try! DropID("dibs-readiness-probe")
+        var failures: [String] = []
+        for store in router.allStores {
+            do {
+                _ = try await store.inspect(drop: probe)
+            } catch let error as DibsError where error.code == .unknownDrop {
+                continue
+            } catch {
+                failures.append("\(store.backendName): \(error)")
+            }
+        }
+        if failures.isEmpty { return .json(200, Array(#"{"status":"ready"}"#.utf8)) }
+        return APIResponse(Problem(.storeUnavailable, failures.joined(separator: "; ")))
+    }
+
+    // MARK: The common path
+
+    /// Authenticates, reads the body (for POSTs) and runs `body`, turning whatever it throws
+    /// into a problem answer.
+    private func answering(
+        _ request: APIRequest, scope: APIScope, changesState: Bool, countAs: String? = nil,
+        _ body: (Caller, inout JSONFields) async throws -> APIResponse
+    ) async -> APIResponse {
+        let response: APIResponse
+        do {
+            let caller: Caller
+            do {
+                caller = try await authenticator.authenticate(request.authorization, needs: scope)
+            } catch let problem as Problem {
+                // Failed attempts still cost the address a token: guessing keys is throttled.
+                try await admitAddress(request)
+                throw problem
+            }
+            var fields = JSONFields([:])
+            if changesState {
+                guard let key = request.idempotencyKey else {
+                    throw Problem(.missingIdempotencyKey, "send an Idempotency-Key header with every POST")
+                }
+                do { _ = try IdempotencyKey(key) } catch {
+                    throw Problem(.invalidHeader, "an Idempotency-Key is 1 to 255 characters of visible ASCII")
+                }
+                if !request.body.isEmpty, !Self.isJSON(request.contentType) {
+                    throw Problem(.unsupportedMediaType, "send the body as application/json")
+                }
+                fields = try JSONFields(parsing: request.body)
+            }
+            response = try await body(caller, &fields)
+        } catch let problem as Problem {
+            response = APIResponse(problem)
+        } catch let error as BodyError {
+            response = APIResponse(Problem(ProblemKind(body: error), error.detail))
+        } catch let error as DibsError {
+            response = answer(error)
+        } catch {
+            logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.path)"])
+            response = APIResponse(Problem(.internalError, "the server failed unexpectedly; it is logged"))
+        }
+        if let countAs, countAs == "claim" { countClaim(response) }
+        return response
+    }
+
+    private func answer(_ error: DibsError) -> APIResponse {
+        let problem = Problem(error)
+        if problem.kind.status >= 500 {
+            metrics.storeError(error.code.name)
+            logger.warning("store error", metadata: ["code": "\(error.code)", "error": "\(error.message)"])
+            return APIResponse(Problem(problem.kind, error.message, retryAfter: .seconds(1)))
+        }
+        return APIResponse(problem)
+    }
+
+    private func countClaim(_ response: APIResponse) {
+        if response.replayed { return metrics.claim("replayed") }
+        if response.fastSoldOut { return }  // counted where it was answered
+        let outcome = response.outcome ?? "error"
+        metrics.claim(DibsMetrics.claimOutcomes.contains(outcome) ? outcome : "error")
+    }
+
+    /// Runs a state-changing operation once per Idempotency-Key: a repeat replays the kept
+    /// answer, a repeat while the first is running is `409`, another request under the same
+    /// key is `422`. Answers of 5xx are not kept, so a retry runs again.
+    private func idempotently(
+        _ key: String, _ fingerprint: [UInt8], _ operation: () async throws -> APIResponse
+    ) async throws -> APIResponse {
+        switch try await idempotency.begin(
+            key: key, fingerprint: fingerprint, pendingFor: settings.idempotencyPendingFor)
+        {
+        case .started: break
+        case let other: return try replay(other)
+        }
+        let response: APIResponse
+        do {
+            response = try await operation()
+        } catch let problem as Problem {
+            response = APIResponse(problem)
+        } catch let error as DibsError {
+            response = answer(error)
+        } catch {
+            try? await idempotency.abandon(key: key)
+            throw error
+        }
+        if response.status >= 500 {
+            try? await idempotency.abandon(key: key)
+        } else {
+            let record = IdempotencyRecord(fingerprint: fingerprint, status: response.status, body: response.body)
+            try await idempotency.complete(key: key, record: record, keepFor: settings.idempotencyKeepFor)
+        }
+        return response
+    }
+
+    private func replay(_ start: IdempotencyStart) throws -> APIResponse {
+        switch start {
+        case .completed(let record): return APIResponse(replaying: record)
+        case .inFlight: throw Problem(.idempotencyInFlight, "a request with this Idempotency-Key is still running")
+        case .mismatch:
+            throw Problem(.idempotencyKeyReused, "this Idempotency-Key was used with a different request")
+        case .started: throw Problem(.internalError, "replay of a new key")
+        }
+    }
+
+    /// Keys are scoped by the API key, so two storefronts cannot collide.
+    private func scopedKey(_ caller: Caller, _ key: String) -> String { caller.keyID + ":" + key }
+
+    private func fingerprint(_ request: APIRequest) -> [UInt8] {
+        var hasher = SHA256()
+        hasher.update(data: Array(request.method.rawValue.utf8))
+        hasher.update(data: Array(request.path.utf8))
+        hasher.update(data: [0])
+        hasher.update(data: request.body)
+        return Array(hasher.finalize())
+    }
+
+    /// Takes a token from the caller's key, the client's address and the shopper (if any).
+    private func admit(_ request: APIRequest, _ caller: Caller, shopper: UserID?) async throws {
+        var buckets: [RateBucket] = []
+        if let limit = settings.perIPLimit { buckets.append(RateBucket(key: "ip:" + request.clientIP, limit: limit)) }
+        if let limit = settings.perKeyLimit { buckets.append(RateBucket(key: "key:" + caller.keyID, limit: limit)) }
+        if let shopper, let limit = settings.perShopperLimit {
+            buckets.append(RateBucket(key: "user:" + shopper.rawValue, limit: limit))
+        }
+        try await take(buckets)
+    }
+
+    private func admitAddress(_ request: APIRequest) async throws {
+        guard let limit = settings.perIPLimit else { return }
+        try await take([RateBucket(key: "ip:" + request.clientIP, limit: limit)])
+    }
+
+    private func take(_ buckets: [RateBucket]) async throws {
+        guard !buckets.isEmpty else { return }
+        if case .limited(let key, let wait) = try await limiter.admit(buckets) {
+            let what = key.prefix { $0 != ":" }
+            let name = what == "ip" ? "client address" : what == "key" ? "API key" : "shopper"
+            throw Problem(.rateLimited, "too many requests for this \(name)", retryAfter: wait)
+        }
+    }
+
+    private static func isJSON(_ contentType: String?) -> Bool {
+        guard let contentType else { return false }
+        let media = contentType.split(separator: ";", maxSplits: 1).first ?? ""
+        return media.lowercased().filter { $0 != " " && $0 != "\t" } == "application/json"
+    }
+
+    private static func time(_ text: String?, _ name: String) throws -> Timestamp? {
+        guard let text else { return nil }
+        guard let time = RFC3339.parse(text) else {
+            throw Problem(.invalidField, "\"\(name)\" must be an RFC 3339 time such as 2026-11-27T09:00:00Z")
+        }
+        return time
+    }
+}
+
+extension DibsService {
+    /// Sets the gauges of every drop this process has routed to (leases held, waitlist).
+    public func sampleDropGauges() async {
+        for drop in router.knownDrops {
+            guard let (store, _) = try? await router.route(drop), let snapshot = try? await store.inspect(drop: drop)
+            else { continue }
+            metrics.record(snapshot)
+        }
+    }
+}

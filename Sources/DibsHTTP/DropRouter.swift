@@ -1,0 +1,62 @@
+import DibsCore
+import Synchronization
+
+/// Finds the lease store of a drop, through the directory, remembering what it learns: a
+/// drop's backend never changes, its cancelled flag is re-read after `cacheFor`, and a drop
+/// whose every unit is sold is remembered for good so claims on it are answered here.
+final class DropRouter: Sendable {
+    private let stores: [String: any LeaseStore]
+    let directory: any DropDirectory
+    private let clock: any DibsClock
+    private let cacheFor: Duration
+    private let locations = Mutex<[DropID: (location: DropLocation, readAt: Timestamp)]>([:])
+    private let soldOut = Mutex<Set<DropID>>([])
+    private let soldOutCheckedAt = Mutex<[DropID: Timestamp]>([:])
+
+    init(stores: [any LeaseStore], directory: any DropDirectory, clock: any DibsClock, cacheFor: Duration) {
+        self.stores = Dictionary(stores.map { ($0.backendName, $0) }, uniquingKeysWith: { first, _ in first })
+        self.directory = directory
+        self.clock = clock
+        self.cacheFor = cacheFor
+    }
+
+    var backends: [String] { stores.keys.sorted() }
+    var allStores: [any LeaseStore] { Array(stores.values) }
+
+    func store(backend: String) -> (any LeaseStore)? { stores[backend] }
+
+    /// The drop's store and whether it was cancelled; throws `unknown-drop`.
+    func route(_ drop: DropID) async throws -> (store: any LeaseStore, cancelled: Bool) {
+        let now = clock.now()
+        var location = locations.withLock { $0[drop] }.flatMap { now < $0.readAt.adding(cacheFor) ? $0.location : nil }
+        if location == nil {
+            location = try await directory.locate(drop)
+            if let location { locations.withLock { $0[drop] = (location, now) } }
+        }
+        guard let location else { throw Problem(.unknownDrop, "no drop \(drop)") }
+        guard let store = stores[location.backend] else {
+            throw Problem(.storeUnavailable, "drop \(drop) is on \(location.backend), which this server does not run")
+        }
+        return (store, location.cancelled)
+    }
+
+    func forget(_ drop: DropID) { _ = locations.withLock { $0.removeValue(forKey: drop) } }
+
+    /// Known drops, for the metrics sampler.
+    var knownDrops: [DropID] { locations.withLock { Array($0.keys) } }
+
+    func isSoldOut(_ drop: DropID) -> Bool { soldOut.withLock { $0.contains(drop) } }
+
+    /// After a "sold out" answer: checks (at most once a second per drop) whether every
+    /// unit is sold, which is for good — sold units never come back.
+    func noteSoldOut(_ drop: DropID, store: any LeaseStore) async {
+        let now = clock.now()
+        let due = soldOutCheckedAt.withLock { checked in
+            if let last = checked[drop], now.milliseconds - last.milliseconds < 1000 { return false }
+            checked[drop] = now
+            return true
+        }
+        guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units else { return }
+        _ = soldOut.withLock { $0.insert(drop) }
+    }
+}

@@ -1,0 +1,165 @@
+import DibsCore
+import Foundation
+import HTTPTypes
+public import Hummingbird
+public import Logging
+public import NIOCore
+
+/// The request context: Hummingbird's, plus the client's address for per-IP rate limits.
+public struct DibsRequestContext: RequestContext, RemoteAddressRequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let remoteAddress: SocketAddress?
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        remoteAddress = source.channel.remoteAddress
+    }
+}
+
+/// Builds the Hummingbird router and application for a `DibsService`.
+public enum DibsHTTPServer {
+    /// The router with every route of `Routes.all`, behind the problem-and-metrics middleware.
+    public static func router(service: DibsService, settings: ServiceSettings) -> Router<DibsRequestContext> {
+        let router = Router(context: DibsRequestContext.self)
+        router.add(middleware: ProblemMiddleware(metrics: service.metrics))
+        let openAPI = ByteBuffer(bytes: OpenAPIDocument.bytes)
+        let limit = settings.maximumBodyBytes
+
+        func on(
+            _ route: Routes.Route,
+            _ handle: @escaping @Sendable (APIRequest, Parameters) async -> APIResponse
+        ) {
+            let method = HTTPRequest.Method(rawValue: route.method)!
+            router.on(RouterPath(Routes.hummingbirdPath(route)), method: method) { request, context in
+                let api = try await read(request, context, limit: limit)
+                return response(await handle(api, context.parameters))
+            }
+        }
+
+        on(Routes.claim) { await service.claim($0, drop: $1.get("drop") ?? "") }
+        on(Routes.claimStatus) { await service.status($0, claim: $1.get("claim") ?? "") }
+        on(Routes.confirm) { await service.confirm($0, claim: $1.get("claim") ?? "") }
+        on(Routes.release) { await service.release($0, claim: $1.get("claim") ?? "") }
+        on(Routes.getDrop) { await service.getDrop($0, drop: $1.get("drop") ?? "") }
+        on(Routes.createDrop) { request, _ in await service.createDrop(request) }
+        on(Routes.openDrop) { await service.changeDrop($0, drop: $1.get("drop") ?? "", .open) }
+        on(Routes.closeDrop) { await service.changeDrop($0, drop: $1.get("drop") ?? "", .close) }
+        on(Routes.cancelDrop) { await service.changeDrop($0, drop: $1.get("drop") ?? "", .cancel) }
+        on(Routes.readiness) { _, _ in await service.ready() }
+        router.get(RouterPath(Routes.health.path)) { _, _ in
+            response(.json(200, Array(#"{"status":"ok"}"#.utf8)))
+        }
+        router.get(RouterPath(Routes.metrics.path)) { _, _ in
+            response(
+                APIResponse(status: 200, body: service.metrics.exposition(), contentType: .text, retryAfter: nil))
+        }
+        router.get(RouterPath(Routes.openAPI.path)) { _, _ in
+            Response(
+                status: .ok, headers: [.contentType: "application/yaml"], body: ResponseBody(byteBuffer: openAPI))
+        }
+        return router
+    }
+
+    /// The application on `host:port`, ready to run in a `ServiceGroup`.
+    public static func application(
+        service: DibsService, settings: ServiceSettings, host: String, port: Int, logger: Logger
+    ) -> some ApplicationProtocol {
+        Application(
+            router: router(service: service, settings: settings),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "dibs"),
+            logger: logger)
+    }
+
+    /// Reads what the service needs from a Hummingbird request, collecting a POST's body up
+    /// to `limit` bytes.
+    static func read(_ request: Request, _ context: DibsRequestContext, limit: Int) async throws -> APIRequest {
+        var body: [UInt8] = []
+        if request.method == .post {
+            if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+                throw Problem(.payloadTooLarge, "the body is \(length) bytes; the limit is \(limit)")
+            }
+            do {
+                let buffer = try await request.body.collect(upTo: limit)
+                body = Array(buffer.readableBytesView)
+            } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
+                throw Problem(.payloadTooLarge, "the body is over the limit of \(limit) bytes")
+            }
+        }
+        let ip: String
+        switch context.remoteAddress {
+        case .v4(let address): ip = address.host
+        case .v6(let address): ip = address.host
+        default: ip = "local"
+        }
+        return APIRequest(
+            method: request.method == .post ? .post : .get, path: request.uri.path,
+            authorization: request.headers[.authorization],
+            idempotencyKey: request.headers[idempotencyKeyField], contentType: request.headers[.contentType],
+            clientIP: ip, body: body)
+    }
+
+    static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!
+    static let replayedField = HTTPField.Name("Idempotent-Replayed")!
+
+    static func response(_ answer: APIResponse) -> Response {
+        var headers = HTTPFields()
+        switch answer.contentType {
+        case .json: headers[.contentType] = "application/json"
+        case .problem: headers[.contentType] = "application/problem+json"
+        case .text: headers[.contentType] = "text/plain; version=0.0.4"
+        case .yaml: headers[.contentType] = "application/yaml"
+        }
+        if let wait = answer.retryAfter {
+            let seconds = max(1, (wait.wholeMilliseconds + 999) / 1000)
+            headers[.retryAfter] = String(seconds)
+        }
+        if answer.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
+        if answer.replayed { headers[replayedField] = "true" }
+        return Response(
+            status: HTTPResponse.Status(code: answer.status), headers: headers,
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+}
+
+/// Answers every failure as `application/problem+json` (an unknown path, a wrong method, a
+/// body over the limit, anything unexpected) and times every request for the metrics.
+struct ProblemMiddleware: RouterMiddleware {
+    typealias Context = DibsRequestContext
+    let metrics: DibsMetrics
+
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        let start = ContinuousClock.now
+        var result: Response
+        do {
+            result = try await next(request, context)
+        } catch let problem as Problem {
+            result = DibsHTTPServer.response(APIResponse(problem))
+        } catch let error as any HTTPResponseError {
+            result = DibsHTTPServer.response(APIResponse(Self.problem(for: error.status, request)))
+            if error.status == .notFound {
+                let allowed = Routes.methods(at: request.uri.path)
+                if !allowed.isEmpty { result.headers[.allow] = allowed.joined(separator: ", ") }
+            }
+        } catch {
+            context.logger.error("unexpected error", metadata: ["error": "\(error)"])
+            result = DibsHTTPServer.response(APIResponse(Problem(.internalError, "the server failed unexpectedly")))
+        }
+        metrics.request(route: context.endpointPath ?? "unmatched", status: result.status.code, took: .now - start)
+        return result
+    }
+
+    static func problem(for status: HTTPResponse.Status, _ request: Request) -> Problem {
+        switch status {
+        case .notFound:
+            if !Routes.methods(at: request.uri.path).isEmpty {
+                return Problem(.methodNotAllowed, "\(request.method) is not served at \(request.uri.path)")
+            }
+            return Problem(.notFound, "nothing is served at \(request.uri.path)")
+        case .contentTooLarge: return Problem(.payloadTooLarge, "the body is too large")
+        case .badRequest: return Problem(.invalidHeader, "the request is malformed")
+        default: return Problem(.internalError, "HTTP \(status.code)")
+        }
+    }
+}

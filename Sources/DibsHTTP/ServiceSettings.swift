@@ -1,0 +1,27 @@
+public import DibsCore
+
+/// The HTTP service's settings: limits, rate limits and how long answers are kept. Every
+/// one of them has a `dibs serve` flag and a `DIBS_*` variable.
+public struct ServiceSettings: Sendable {
+    /// The largest request body read; a larger one is answered `413`.
+    public var maximumBodyBytes = 4096
+    /// How long an Idempotency-Key's answer is replayed (at least 24 h).
+    public var idempotencyKeepFor: Duration = .seconds(25 * 3600)
+    /// How long a key stays "in flight" if its process dies mid-request.
+    public var idempotencyPendingFor: Duration = .seconds(30)
+    /// Token buckets; `nil` lifts that limit (a staging copy load-tested from one host).
+    public var perKeyLimit = RateLimit(perSecond: 10_000, burst: 20_000)
+    public var perShopperLimit = RateLimit(perSecond: 2, burst: 5)
+    public var perIPLimit = RateLimit(perSecond: 500, burst: 1000)
+    /// How long a looked-up API key (and a revocation) is trusted before it is read again.
+    public var apiKeyCacheFor: Duration = .seconds(5)
+    /// How long a drop's backend and cancelled flag are trusted before they are read again.
+    public var dropCacheFor: Duration = .seconds(2)
+    /// The backend of a drop created without one.
+    public var defaultBackend: String
+
+    /// The defaults, with new drops going to `defaultBackend`.
+    public init(defaultBackend: String) {
+        self.defaultBackend = defaultBackend
+    }
+}
