@@ -117,6 +117,7 @@ let package = Package(
             dependencies: [
                 "DibsHTTP", "DibsApp", "LeaseStoreConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             swiftSettings: strict
         ),

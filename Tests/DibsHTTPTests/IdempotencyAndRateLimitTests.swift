@@ -1,0 +1,198 @@
+import DibsCore
+import DibsHTTP
+import Synchronization
+import HTTPTypes
+import Hummingbird
+import XCTest
+
+final class IdempotencyAndRateLimitTests: XCTestCase {
+    func testSameKeyReplaysTheFirstAnswerWithItsToken() async throws {
+        try await TestServer().test { api in
+            try await api.createDrop("d", units: 1)
+            let first = try await api.claim("d", user: "ann", key: "k1")
+            let again = try await api.claim("d", user: "ann", key: "k1")
+            XCTAssertEqual(again.status, first.status)
+            XCTAssertEqual(again.text, first.text, "a replay is byte for byte the first answer")
+            XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+            // No second claim was made: the unit is still the only one held.
+            let drop = try await api.call(.get, "/v1/drops/d")
+            XCTAssertEqual(drop.int("held"), 1)
+            XCTAssertEqual(drop.int("waitlisted"), 0)
+
+            // A winner's retry after the drop sold out still gets its 201.
+            let token = try XCTUnwrap(first.string("hold_token"))
+            try await api.call(
+                .post, "/v1/claims/d.1/confirm", idempotencyKey: "c1", body: #"{"hold_token":"\#(token)"}"#)
+            _ = try await api.claim("d", user: "bob", key: "k2")
+            let afterSoldOut = try await api.claim("d", user: "ann", key: "k1")
+            XCTAssertEqual(afterSoldOut.status, 201)
+            XCTAssertEqual(afterSoldOut.text, first.text)
+
+            // Problems are replayed too.
+            let soldOut = try await api.claim("d", user: "cat", key: "k3")
+            do {
+                let reply = try await api.claim("d", user: "cat", key: "k3")
+                XCTAssertEqual(reply.text, soldOut.text)
+            }
+        }
+    }
+
+    func testSameKeyWithAnotherBodyIs422() async throws {
+        try await TestServer().test { api in
+            try await api.createDrop("d", units: 5)
+            try await api.claim("d", user: "ann", key: "shared")
+            let other = try await api.claim("d", user: "bob", key: "shared")
+            XCTAssertEqual(other.status, 422)
+            XCTAssertEqual(other.problem, "idempotency-key-reused")
+            let otherPath = try await api.call(
+                .post, "/v1/claims/d.1/release", idempotencyKey: "shared",
+                body: #"{"hold_token":"00000000000000000000000000000000"}"#)
+            XCTAssertEqual(otherPath.status, 422)
+        }
+    }
+
+    func testSameKeyWhileInFlightIs409() async throws {
+        let gate = GatedStore()
+        try await TestServer(store: gate).test { api in
+            try await api.createDrop("d", units: 5)
+            gate.close()
+            let first = Task { try await api.claim("d", user: "ann", key: "slow") }
+            try await gate.waitForArrival()
+            let second = try await api.claim("d", user: "ann", key: "slow")
+            XCTAssertEqual(second.status, 409)
+            XCTAssertEqual(second.problem, "idempotency-in-flight")
+            gate.open()
+            do {
+                let reply = try await first.value
+                XCTAssertEqual(reply.status, 201)
+            }
+            do {
+                let reply = try await api.claim("d", user: "ann", key: "slow")
+                XCTAssertEqual(reply.status, 201)
+            }
+        }
+    }
+
+    func testStoreFailureIsNotKeptSoARetryRunsAgain() async throws {
+        let gate = GatedStore()
+        try await TestServer(store: gate).test { api in
+            try await api.createDrop("d", units: 5)
+            gate.failNext()
+            let failed = try await api.claim("d", user: "ann", key: "retry")
+            XCTAssertEqual(failed.status, 503)
+            XCTAssertEqual(failed.problem, "store-unavailable")
+            XCTAssertEqual(failed.headers[.retryAfter], "1")
+            do {
+                let reply = try await api.claim("d", user: "ann", key: "retry")
+                XCTAssertEqual(reply.status, 201)
+            }
+        }
+    }
+
+    func testPerShopperLimit() async throws {
+        let server = try TestServer(settings: { $0.perShopperLimit = RateLimit(perSecond: 1, burst: 2) })
+        try await server.test { api in
+            try await api.createDrop("a", units: 5)
+            try await api.createDrop("b", units: 5)
+            try await api.createDrop("c", units: 5)
+            do {
+                let reply = try await api.claim("a", user: "ann")
+                XCTAssertEqual(reply.status, 201)
+            }
+            do {
+                let reply = try await api.claim("b", user: "ann")
+                XCTAssertEqual(reply.status, 201)
+            }
+            let limited = try await api.claim("c", user: "ann")
+            XCTAssertEqual(limited.status, 429)
+            XCTAssertEqual(limited.problem, "rate-limited")
+            XCTAssertEqual(limited.headers[.retryAfter], "1")
+            do {
+                let reply = try await api.claim("c", user: "bob")
+                XCTAssertEqual(reply.status, 201, "another shopper is not limited")
+            }
+            server.clock.advance(by: .seconds(1))
+            do {
+                let reply = try await api.claim("c", user: "ann")
+                XCTAssertEqual(reply.status, 201)
+            }
+        }
+    }
+
+    func testPerKeyAndPerAddressLimits() async throws {
+        let server = try TestServer(settings: { $0.perKeyLimit = RateLimit(perSecond: 0.5, burst: 3) })
+        try await server.test { api in
+            try await api.createDrop("a", units: 5)
+            for _ in 0..<2 { do {
+                let reply = try await api.call(.get, "/v1/drops/a", key: .operator)
+                XCTAssertEqual(reply.status, 200) }
+            }
+            let limited = try await api.call(.get, "/v1/drops/a", key: .operator)
+            XCTAssertEqual(limited.status, 429)
+            XCTAssertEqual(limited.headers[.retryAfter], "2")
+            do {
+                let reply = try await api.call(.get, "/v1/drops/a", key: .storefront)
+                XCTAssertEqual(reply.status, 200)
+            }
+        }
+        let byAddress = try TestServer(settings: { $0.perIPLimit = RateLimit(perSecond: 1, burst: 2) })
+        try await byAddress.test { api in
+            // Failed authentication costs the address a token too.
+            do {
+                let reply = try await api.call(.get, "/v1/drops/a", key: .raw("Bearer x"))
+                XCTAssertEqual(reply.status, 401)
+            }
+            do {
+                let reply = try await api.call(.get, "/v1/drops/a", key: .raw("Bearer x"))
+                XCTAssertEqual(reply.status, 401)
+            }
+            let limited = try await api.call(.get, "/v1/drops/a", key: .raw("Bearer x"))
+            XCTAssertEqual(limited.status, 429)
+            XCTAssertEqual(limited.problem, "rate-limited")
+        }
+    }
+}
+
+/// A memory store whose claims can be held at a gate or made to fail once: to catch the
+/// HTTP layer with a request in flight, or with a store that is down.
+final class GatedStore: LeaseStore, Sendable {
+    private let inner = MemoryLeaseStore()
+    private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
+    var backendName: String { "memory" }
+
+    func close() { state.withLock { $0.closed = true } }
+    func open() { state.withLock { $0.closed = false } }
+    func failNext() { state.withLock { $0.failNext = true } }
+
+    func waitForArrival() async throws {
+        for _ in 0..<500 where !state.withLock({ $0.arrived }) { try await Task.sleep(for: .milliseconds(10)) }
+        XCTAssertTrue(state.withLock { $0.arrived }, "the first claim never reached the store")
+    }
+
+    func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
+        let fail = state.withLock { state in
+            state.arrived = true
+            defer { state.failNext = false }
+            return state.failNext
+        }
+        if fail { throw DibsError(.storeUnavailable, "the test says the store is down") }
+        while state.withLock({ $0.closed }) { try await Task.sleep(for: .milliseconds(5)) }
+        return try await inner.claim(request)
+    }
+
+    func createDrop(_ config: DropConfig) async throws { try await inner.createDrop(config) }
+    func confirm(_ request: ConfirmRequest) async throws -> Sale { try await inner.confirm(request) }
+    func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus {
+        try await inner.release(claim: claim, holdToken: holdToken)
+    }
+    func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease {
+        try await inner.extend(claim: claim, holdToken: holdToken, fence: fence)
+    }
+    func reapExpired(drop: DropID) async throws -> ReapReport { try await inner.reapExpired(drop: drop) }
+    func status(of claim: ClaimID) async throws -> ClaimStatus { try await inner.status(of: claim) }
+    func inspect(drop: DropID) async throws -> DropSnapshot { try await inner.inspect(drop: drop) }
+    func configuration(of drop: DropID) async throws -> DropConfig { try await inner.configuration(of: drop) }
+    func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
+        try await inner.reschedule(drop: drop, opensAt: opensAt, closesAt: closesAt)
+    }
+}
