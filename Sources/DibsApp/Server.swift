@@ -103,8 +103,10 @@ private func serve(
     let sampler = GaugeSampler(service: service, interval: configuration.gaugeInterval)
     let group = ServiceGroup(
         configuration: ServiceGroupConfiguration(
+            // Shut down in reverse order: the HTTP server first (it stops accepting and
+            // finishes requests in flight), then the sampler, then the stores' clients.
             services: extra.map { .init(service: $0) } + [
-                .init(service: app), .init(service: sampler, successTerminationBehavior: .ignore),
+                .init(service: sampler, successTerminationBehavior: .ignore), .init(service: app),
             ],
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
@@ -117,10 +119,12 @@ struct GaugeSampler: Service {
     let interval: Duration
 
     func run() async throws {
-        // Ends on graceful shutdown (the sleep is cancelled) without failing the group.
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            try? await Task.sleep(for: interval)
-            await service.sampleDropGauges()
+        // Ends at once on graceful shutdown (the sleep is cancelled) without failing the group.
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                await service.sampleDropGauges()
+            }
         }
     }
 }

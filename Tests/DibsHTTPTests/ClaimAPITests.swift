@@ -194,8 +194,10 @@ final class ClaimAPITests: XCTestCase {
                 (#"{"id":"x","units":1,"backend":"mysql"}"#, "invalid-input"),
                 (#"{"id":"x","units":1,"mode":"auction"}"#, "invalid-input"),
                 (#"{"id":"x","units":1,"opens_at":"tomorrow"}"#, "invalid-field"),
-                (#"{"id":"x","units":1,"opens_at":"2026-01-01T00:00:00Z","closes_at":"2025-01-01T00:00:00Z"}"#,
-                 "invalid-input"),
+                (
+                    #"{"id":"x","units":1,"opens_at":"2026-01-01T00:00:00Z","closes_at":"2025-01-01T00:00:00Z"}"#,
+                    "invalid-input"
+                ),
                 (#"{"id":"x","units":1,"hold_ttl_seconds":0}"#, "invalid-field"),
             ] {
                 let reply = try await api.call(

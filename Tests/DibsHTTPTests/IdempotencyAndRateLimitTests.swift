@@ -1,8 +1,8 @@
 import DibsCore
 import DibsHTTP
-import Synchronization
 import HTTPTypes
 import Hummingbird
+import Synchronization
 import XCTest
 
 final class IdempotencyAndRateLimitTests: XCTestCase {
@@ -123,9 +123,11 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
         let server = try TestServer(settings: { $0.perKeyLimit = RateLimit(perSecond: 0.5, burst: 3) })
         try await server.test { api in
             try await api.createDrop("a", units: 5)
-            for _ in 0..<2 { do {
-                let reply = try await api.call(.get, "/v1/drops/a", key: .operator)
-                XCTAssertEqual(reply.status, 200) }
+            for _ in 0..<2 {
+                do {
+                    let reply = try await api.call(.get, "/v1/drops/a", key: .operator)
+                    XCTAssertEqual(reply.status, 200)
+                }
             }
             let limited = try await api.call(.get, "/v1/drops/a", key: .operator)
             XCTAssertEqual(limited.status, 429)

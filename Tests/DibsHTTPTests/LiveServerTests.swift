@@ -1,0 +1,127 @@
+import DibsApp
+import DibsCore
+import DibsHTTP
+import DibsPostgres
+import DibsRedis
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import LeaseStoreConformance
+import Logging
+import Synchronization
+import XCTest
+
+/// `dibs serve` on a real socket, against the Redis and Postgres of `scripts/dev`.
+final class LiveServerTests: XCTestCase {
+    func testClaimPathOnRedisAndPostgres() async throws {
+        let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
+        let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
+        let op = APIKey.generate()
+        let sf = APIKey.generate()
+        try await withKeyStore(postgres) { keys in
+            let now = SystemClock().now()
+            try await keys.insert(op.record(name: "live-test-operator", scope: .operator, createdAt: now))
+            try await keys.insert(sf.record(name: "live-test-storefront", scope: .storefront, createdAt: now))
+        }
+        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
+        configuration.port = 0
+        configuration.settings.perIPLimit = nil
+        configuration.settings.perShopperLimit = RateLimit(perSecond: 1, burst: 2)
+        let server = try await LiveServer.start(configuration)
+        defer { server.stop() }
+        let api = API(operatorKey: op.text, storefrontKey: sf.text, send: server.send)
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+
+        for backend in ["redis", "postgres"] {
+            let drop = "live-\(backend)-\(tag)"
+            let created = try await api.createDrop(drop, units: 3, extra: #","backend":"\#(backend)""#)
+            XCTAssertEqual(created.status, 201, created.text)
+            XCTAssertEqual(created.string("backend"), backend)
+
+            // 20 shoppers at once: 3 held, 3 waitlisted, the rest sold out; no unit twice.
+            let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for index in 0..<20 { group.addTask { try await api.claim(drop, user: "shopper-\(index)") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let held = replies.filter { $0.status == 201 }
+            XCTAssertEqual(held.count, 3, "\(backend): \(replies.map(\.status))")
+            XCTAssertEqual(Set(held.compactMap { $0.int("unit") }), [0, 1, 2])
+            XCTAssertEqual(replies.filter { $0.status == 202 }.count, 3)
+            XCTAssertEqual(replies.filter { $0.problem == "sold-out" }.count, 14)
+
+            let winner = held[0]
+            let claim = try XCTUnwrap(winner.string("claim"))
+            let token = try XCTUnwrap(winner.string("hold_token"))
+            let confirmed = try await api.call(
+                .post, "/v1/claims/\(claim)/confirm", idempotencyKey: "confirm-\(claim)",
+                body: #"{"hold_token":"\#(token)","order_ref":"o-\#(backend)"}"#)
+            XCTAssertEqual(confirmed.status, 200, confirmed.text)
+            let replayed = try await api.call(
+                .post, "/v1/claims/\(claim)/confirm", idempotencyKey: "confirm-\(claim)",
+                body: #"{"hold_token":"\#(token)","order_ref":"o-\#(backend)"}"#)
+            XCTAssertEqual(replayed.text, confirmed.text)
+            XCTAssertEqual(replayed.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+            let status = try await api.call(.get, "/v1/claims/\(claim)")
+            XCTAssertEqual(status.string("state"), "confirmed")
+            let counts = try await api.call(.get, "/v1/drops/\(drop)")
+            XCTAssertEqual(counts.int("sold"), 1)
+            XCTAssertEqual(counts.int("held"), 2)
+            XCTAssertEqual(counts.int("waitlisted"), 3)
+        }
+
+        // The per-shopper bucket is in Redis.
+        let drop = "live-limit-\(tag)"
+        try await api.createDrop(drop, units: 10, extra: #","backend":"redis","per_user_limit":5"#)
+        for key in ["e1", "e2"] {
+            let reply = try await api.claim(drop, user: "eager", key: key)
+            XCTAssertEqual(reply.status, 201, reply.text)
+        }
+        let limited = try await api.claim(drop, user: "eager", key: "e3")
+        XCTAssertEqual(limited.status, 429)
+        XCTAssertEqual(limited.headers[.retryAfter], "1")
+
+        let ready = try await api.call(.get, "/readyz", key: .none)
+        XCTAssertEqual(ready.status, 200, ready.text)
+    }
+}
+
+/// A `dibs serve` running in this process on a free port.
+final class LiveServer: Sendable {
+    let port: Int
+    private let task: Task<Void, any Error>
+
+    private init(port: Int, task: Task<Void, any Error>) {
+        self.port = port
+        self.task = task
+    }
+
+    static func start(_ configuration: ServeConfiguration) async throws -> LiveServer {
+        let (ports, continuation) = AsyncStream<Int>.makeStream()
+        var logger = Logger(label: "live-test")
+        logger.logLevel = .critical
+        let task = Task {
+            defer { continuation.finish() }
+            try await runServer(configuration, logger: logger) { continuation.yield($0) }
+        }
+        for await port in ports { return LiveServer(port: port, task: task) }
+        _ = try await task.value
+        throw SetupError(description: "dibs serve stopped before it listened")
+    }
+
+    func stop() { task.cancel() }
+
+    /// One request on a new connection.
+    @Sendable func send(_ method: HTTPRequest.Method, _ path: String, _ headers: HTTPFields, _ body: [UInt8]?)
+        async throws -> Reply
+    {
+        let client = TestClient(host: "127.0.0.1", port: port)
+        client.connect()
+        defer { Task { try? await client.shutdown() } }
+        let response = try await client.execute(
+            TestClient.Request(path, method: method, headers: headers, body: body.map { ByteBuffer(bytes: $0) }))
+        return Reply(
+            status: Int(response.status.code), headers: response.headers,
+            text: response.body.map { String(buffer: $0) } ?? "")
+    }
+}
