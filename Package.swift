@@ -69,11 +69,21 @@ let package = Package(
             resources: [.copy("openapi.yaml")],
             swiftSettings: strict
         ),
+        // A lean keep-alive HTTP/1.1 client on SwiftNIO: the demo, the benchmarks and the load test.
+        .target(
+            name: "DibsClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+            ],
+            swiftSettings: strict
+        ),
         // Wires configuration, stores and services together.
         .target(
             name: "DibsApp",
             dependencies: [
-                "DibsCore", "DibsPostgres", "DibsRedis", "DibsHTTP",
+                "DibsCore", "DibsPostgres", "DibsRedis", "DibsHTTP", "DibsClient",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Hummingbird", package: "hummingbird"),

@@ -87,40 +87,61 @@ struct Migrate: AsyncParsableCommand {
 
 struct Demo: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fire a stampede of concurrent claims at a fresh drop on every store, in process.")
+        abstract: "Fire a stampede of concurrent claims over HTTP at a fresh drop on each backend of a running server.",
+        discussion: """
+            scripts/dev demo starts `dibs serve` on the dev Redis and Postgres, makes the two \
+            keys, and runs this against it.
+            """)
 
-    @OptionGroup var postgres: PostgresOptions
-    @OptionGroup var redis: RedisOptions
+    @Option(help: "The server, http://host:port (env: DIBS_URL).")
+    var url: String?
+    @Option(help: "An operator key, to create the drops (env: DIBS_OPERATOR_KEY).")
+    var operatorKey: String?
+    @Option(help: "A storefront key, to claim (env: DIBS_STOREFRONT_KEY).")
+    var storefrontKey: String?
+    @Option(help: "Backends to make a drop on, comma-separated.") var backends = "redis,postgres"
     @Option(help: "How many claims (one shopper each).") var claims = 20_000
-    @Option(help: "How many units the drop has.") var units = 100
-    @Option(help: "Claims in flight at once.") var concurrency = 1_000
+    @Option(help: "How many units each drop has.") var units = 100
+    @Option(help: "Keep-alive connections, each with one claim in flight.") var connections = 64
 
     func run() async throws {
-        guard claims > 0, units > 0, concurrency > 0 else {
-            throw ValidationError("claims, units and concurrency are positive")
+        guard claims > 0, units > 0, connections > 0 else {
+            throw ValidationError("claims, units and connections are positive")
         }
-        let url = try postgres.optional()
-        let redisURL = try redis.optional()
-        let stampede = Stampede(claims: claims, units: units, concurrency: concurrency)
-        print("stampede: \(claims) concurrent claims on a fresh \(units)-unit drop per store, \(concurrency) in flight")
+        guard let url = url ?? environment("DIBS_URL"), let (host, port) = Self.hostAndPort(url) else {
+            throw ValidationError("pass --url http://host:port (or set DIBS_URL)")
+        }
+        guard let operatorKey = operatorKey ?? environment("DIBS_OPERATOR_KEY"),
+            let storefrontKey = storefrontKey ?? environment("DIBS_STOREFRONT_KEY")
+        else { throw ValidationError("pass --operator-key and --storefront-key (or DIBS_OPERATOR_KEY/STOREFRONT_KEY)") }
+        let stampede = HTTPStampede(
+            host: host, port: port, operatorKey: operatorKey, storefrontKey: storefrontKey, claims: claims,
+            units: units, connections: connections)
+        print(
+            "stampede over HTTP at \(url): \(claims) shoppers, one claim each, on a fresh \(units)-unit drop per backend"
+        )
+        print("(\(connections) keep-alive connections; the waitlist holds as many claims as there are units)")
         print(StampedeTable.header)
         var failures: [String] = []
-        for kind in StoreKind.allCases {
-            if kind != .memory && (url == nil || (kind == .redis && redisURL == nil)) {
-                print("\(kind.rawValue): skipped, no DIBS_POSTGRES_URL or DIBS_REDIS_URL (scripts/dev demo sets them)")
-                continue
-            }
-            let report = try await withStore(kind, postgres: url, redis: redisURL, logger: Logger(label: "dibs.demo")) {
-                store in
-                try await stampede.run(on: store)
-            }
+        for backend in backends.split(separator: ",").map(String.init) {
+            let report = try await stampede.run(backend: backend)
             print(StampedeTable.row(report))
             if report.distinctUnits != report.held || report.held != min(units, claims) || report.other != 0 {
-                failures.append("\(report.backend): \(report.held) holds on \(report.distinctUnits) distinct units")
+                failures.append(
+                    "\(backend): \(report.held) holds on \(report.distinctUnits) distinct units, \(report.other) other answers"
+                )
             }
         }
         guard failures.isEmpty else { throw ValidationError(failures.joined(separator: "; ")) }
-        print("every store gave each unit to exactly one shopper")
+        print("every backend gave each unit to exactly one shopper")
+    }
+
+    static func hostAndPort(_ url: String) -> (String, Int)? {
+        guard url.hasPrefix("http://") else { return nil }
+        let rest = url.dropFirst(7).prefix { $0 != "/" }
+        let parts = rest.split(separator: ":")
+        guard parts.count == 2, let port = Int(parts[1]) else { return nil }
+        return (String(parts[0]), port)
     }
 }
 
