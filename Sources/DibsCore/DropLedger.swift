@@ -170,6 +170,10 @@ struct DropLedger: Sendable {
     }
 
     /// Ends every lease that expired by `now`, then fills freed units from the waitlist.
+    func answeredKeys() -> Set<IdempotencyKey> {
+        Set(claims.lazy.filter { !($0.state == .rejected && $0.rejection == .soldOut) }.map(\.key))
+    }
+
     mutating func reschedule(opensAt: Timestamp, closesAt: Timestamp?) throws(DibsError) {
         config = try config.rescheduled(opensAt: opensAt, closesAt: closesAt)
     }

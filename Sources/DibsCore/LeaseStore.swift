@@ -33,6 +33,11 @@ public protocol LeaseStore: Sendable {
     /// A drop's live counts and leases.
     func inspect(drop: DropID) async throws -> DropSnapshot
 
+    /// The Idempotency-Keys of the drop's claims whose first answer was not "sold out" (held,
+    /// waitlisted, entered, limit reached). Once every unit is sold, any other key's claim
+    /// was, or would now be, answered "sold out": the HTTP service answers those from memory.
+    func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey>
+
     /// A drop's settings as the store holds them.
     func configuration(of drop: DropID) async throws -> DropConfig
 

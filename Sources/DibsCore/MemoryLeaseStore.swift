@@ -57,6 +57,10 @@ public actor MemoryLeaseStore: LeaseStore {
         }
     }
 
+    public func answeredKeys(drop: DropID) throws(DibsError) -> Set<IdempotencyKey> {
+        try withDrop(drop) { ledger, _ in ledger.answeredKeys() }
+    }
+
     public func configuration(of drop: DropID) throws(DibsError) -> DropConfig {
         try withDrop(drop) { ledger, _ in ledger.config }
     }

@@ -7,7 +7,9 @@ import Synchronization
 public final class DibsMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let claims: [String: Counter]
-    private let latencies = Mutex<[String: DurationHistogram]>([:])
+    /// One histogram per route, made up front: recording needs no lock.
+    private let routeLatencies: [String: DurationHistogram]
+    private let otherLatencies = Mutex<[String: DurationHistogram]>([:])
     private let storeErrors = Mutex<[String: Counter]>([:])
     private let dropGauges = Mutex<[String: Gauge]>([:])
 
@@ -32,6 +34,16 @@ public final class DibsMetrics: Sendable {
             uniqueKeysWithValues: Self.claimOutcomes.map {
                 ($0, registry.makeCounter(descriptor: descriptor, labels: [("outcome", $0)]))
             })
+        routeLatencies = Dictionary(
+            uniqueKeysWithValues: Routes.all.map { route in (route.path, Self.makeLatency(registry, route.path)) })
+    }
+
+    private static func makeLatency(_ registry: PrometheusCollectorRegistry, _ route: String) -> DurationHistogram {
+        registry.makeDurationHistogram(
+            descriptor: MetricNameDescriptor(
+                namespace: "dibs", metricName: "request_duration", unitName: "seconds",
+                helpText: "Time to answer a request, by route"),
+            labels: [("route", route)], buckets: latencyBuckets)
     }
 
     func claim(_ outcome: String) {
@@ -39,13 +51,10 @@ public final class DibsMetrics: Sendable {
     }
 
     func request(route: String, status: Int, took duration: Duration) {
-        let histogram = latencies.withLock { latencies in
+        if let histogram = routeLatencies[route] { return histogram.record(duration) }
+        let histogram = otherLatencies.withLock { latencies in
             if let existing = latencies[route] { return existing }
-            let made = registry.makeDurationHistogram(
-                descriptor: MetricNameDescriptor(
-                    namespace: "dibs", metricName: "request_duration", unitName: "seconds",
-                    helpText: "Time to answer a request, by route"),
-                labels: [("route", route)], buckets: Self.latencyBuckets)
+            let made = Self.makeLatency(registry, route)
             latencies[route] = made
             return made
         }

@@ -55,22 +55,24 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            let (store, cancelled) = try await self.router.route(drop)
-            if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
             let scoped = self.scopedKey(caller, key.rawValue)
-            let fingerprint = self.fingerprint(request)
-            if self.router.isSoldOut(drop) {
-                // Sold out for good: no store call, and nothing to record, since every later
-                // claim gets the same answer. Only a key answered before must replay.
-                if let earlier = try await self.idempotency.peek(key: scoped, fingerprint: fingerprint) {
+            if let answered = self.router.soldOutKeys(drop) {
+                // Every unit is sold, for good: a key the store answered otherwise replays its
+                // answer; every other key gets "sold out" from here, with no I/O, and nothing
+                // to record — the answer is the same for it whenever it comes back.
+                if answered.contains(key.rawValue),
+                    let earlier = try await self.idempotency.peek(key: scoped, fingerprint: self.fingerprint(request))
+                {
                     return try self.replay(earlier)
                 }
                 self.metrics.claim("sold-out")
-                var response = APIResponse(Problem(.soldOut, "every unit of \(drop) is sold"))
+                var response = APIResponse(Self.soldOut(drop))
                 response.fastSoldOut = true
                 return response
             }
-            return try await self.idempotently(scoped, fingerprint) {
+            let (store, cancelled) = try await self.router.route(drop)
+            if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
+            return try await self.idempotently(scoped, self.fingerprint(request)) {
                 let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
                 if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
                 return self.render(outcome, drop: drop)
@@ -376,6 +378,12 @@ public final class DibsService: Sendable {
             let name = what == "ip" ? "client address" : what == "key" ? "API key" : "shopper"
             throw Problem(.rateLimited, "too many requests for this \(name)", retryAfter: wait)
         }
+    }
+
+    /// The one "sold out" problem of a drop: the same bytes however it was answered, so a
+    /// key answered from memory and a key answered by the store replay alike.
+    static func soldOut(_ drop: DropID) -> Problem {
+        Problem(.soldOut, "every unit of \(drop) is held, sold or waited for")
     }
 
     private static func isJSON(_ contentType: String?) -> Bool {

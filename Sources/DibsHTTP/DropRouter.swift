@@ -10,7 +10,8 @@ final class DropRouter: Sendable {
     private let clock: any DibsClock
     private let cacheFor: Duration
     private let locations = Mutex<[DropID: (location: DropLocation, readAt: Timestamp)]>([:])
-    private let soldOut = Mutex<Set<DropID>>([])
+    /// Drops whose every unit is sold, with the keys of their claims not answered "sold out".
+    private let soldOut = Mutex<[DropID: Set<String>]>([:])
     private let soldOutCheckedAt = Mutex<[DropID: Timestamp]>([:])
 
     init(stores: [any LeaseStore], directory: any DropDirectory, clock: any DibsClock, cacheFor: Duration) {
@@ -45,10 +46,13 @@ final class DropRouter: Sendable {
     /// Known drops, for the metrics sampler.
     var knownDrops: [DropID] { locations.withLock { Array($0.keys) } }
 
-    func isSoldOut(_ drop: DropID) -> Bool { soldOut.withLock { $0.contains(drop) } }
+    /// For a drop whose every unit is sold: the keys whose first answer was not "sold out"
+    /// (to be replayed); every other key is answered "sold out" here. `nil` otherwise.
+    func soldOutKeys(_ drop: DropID) -> Set<String>? { soldOut.withLock { $0[drop] } }
 
     /// After a "sold out" answer: checks (at most once a second per drop) whether every
-    /// unit is sold, which is for good — sold units never come back.
+    /// unit is sold, which is for good — sold units never come back — and if so learns the
+    /// keys that were answered otherwise.
     func noteSoldOut(_ drop: DropID, store: any LeaseStore) async {
         let now = clock.now()
         let due = soldOutCheckedAt.withLock { checked in
@@ -56,7 +60,10 @@ final class DropRouter: Sendable {
             checked[drop] = now
             return true
         }
-        guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units else { return }
-        _ = soldOut.withLock { $0.insert(drop) }
+        guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units,
+            let keys = try? await store.answeredKeys(drop: drop)
+        else { return }
+        let raw = Set(keys.map(\.rawValue))
+        soldOut.withLock { $0[drop] = raw }
     }
 }

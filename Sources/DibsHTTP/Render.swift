@@ -62,6 +62,8 @@ extension DibsService {
         let status: Int
         let state: String
         switch outcome.decision {
+        case .rejected(.soldOut):
+            return APIResponse(Self.soldOut(drop))
         case .rejected(let rejection):
             var detail = "drop \(drop): \(rejection.rawValue)"
             if let claim = outcome.claim { detail += " (claim \(claim))" }

@@ -159,6 +159,19 @@ public struct PostgresLeaseStore: LeaseStore {
         }
     }
 
+    public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> {
+        try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT idempotency_key FROM dibs_claims
+                 WHERE drop_id = \(drop.rawValue) AND NOT (first_state = 'rejected' AND rejection = 'sold-out')
+                """, logger: logger)
+            var keys = Set<IdempotencyKey>()
+            for try await key in rows.decode(String.self) { keys.insert(try IdempotencyKey(key)) }
+            return keys
+        }
+    }
+
     public func configuration(of drop: DropID) async throws -> DropConfig {
         try await ledger.dropConfiguration(drop)
     }

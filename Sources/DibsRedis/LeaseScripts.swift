@@ -11,7 +11,7 @@ import DibsCore
 /// units that came back), `held`, `sold` (counts), `exp` (zset unit → lease expiry ms),
 /// `holder` (hash unit → claim), `lease:<unit>` (`claim:fence`, `SET NX PX ttl`: the gate),
 /// `fence`, `seq` (counters), `keys` (hash Idempotency-Key → claim), `live` (hash shopper →
-/// live claims), `wl` (list: the waitlist), `entries`, `limbo` (set of units whose confirm
+/// live claims), `wl` (list: the waitlist), `entries`, `won` (set of keys whose first answer was not sold out), `limbo` (set of units whose confirm
 /// began but did not finish before the lease ran out; see `RedisLeaseStore.confirm`), and
 /// `c:<n>` per claim (hash: u user, st state, unit, f fence, x expiry, th token hash, fs/fp/
 /// fu/ff/fx the first answer, rj rejection, or order ref).
@@ -146,6 +146,8 @@ public enum LeaseScripts {
             local c = redis.call('INCR', K .. 'seq')
             local ck = K .. 'c:' .. c
             redis.call('HSET', K .. 'keys', key, c)
+            -- Keys whose first answer is not "sold out" (see LeaseStore.answeredKeys).
+            local function won() redis.call('SADD', K .. 'won', key) end
             -- The first answer, built from what this script just wrote rather than read back.
             local function first(st, rj, unit, fence, exp, position)
               return {'ok', tostring(c), user, st, rj or '', unit and tostring(unit) or '', fence and tostring(fence) or '',
@@ -153,6 +155,7 @@ public enum LeaseScripts {
             end
             local function reject(reason)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
+              if reason ~= 'sold-out' then won() end
               local a = first('rejected', reason)
               local nxt = tonumber(redis.call('GET', K .. 'next'))
               if reason == 'sold-out' and nxt >= units and tonumber(redis.call('GET', K .. 'held')) == 0
@@ -166,6 +169,7 @@ public enum LeaseScripts {
               local n = redis.call('INCR', K .. 'entries')
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3])
               redis.call('HINCRBY', K .. 'live', user, 1)
+              won()
               return first('entered', nil, nil, nil, nil, n)
             end
             local unit = redis.call('LPOP', K .. 'free')
@@ -181,6 +185,7 @@ public enum LeaseScripts {
               local fence, exp = lease_unit(unit, c, now, ttl)
               redis.call('HSET', ck, 'u', user, 'k', key, 'th', ARGV[3], 'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp)
               redis.call('HINCRBY', K .. 'live', user, 1)
+              won()
               return first('held', nil, unit, fence, exp)
             end
             if tonumber(redis.call('GET', K .. 'held')) > 0 and redis.call('LLEN', K .. 'wl') < cap then
@@ -188,6 +193,7 @@ public enum LeaseScripts {
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
                          'th', ARGV[3])
               redis.call('HINCRBY', K .. 'live', user, 1)
+              won()
               return first('waitlisted', nil, nil, nil, nil, position)
             end
             return reject('sold-out')

@@ -178,6 +178,12 @@ public struct RedisLeaseStore: LeaseStore {
             leases: leases)
     }
 
+    public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> {
+        let reply = try await client.send(["SMEMBERS", Self.prefix(drop) + "won"])
+        guard case .array(let members) = reply else { throw unexpected(reply) }
+        return try Set(members.compactMap(\.text).map(IdempotencyKey.init))
+    }
+
     public func configuration(of drop: DropID) async throws -> DropConfig {
         try await ledger.dropConfiguration(drop)
     }

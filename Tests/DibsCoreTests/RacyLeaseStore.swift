@@ -64,6 +64,7 @@ final class RacyLeaseStore: LeaseStore {
     func status(of claim: ClaimID) async throws -> ClaimStatus { throw unsupported }
     func inspect(drop: DropID) async throws -> DropSnapshot { throw unsupported }
     func configuration(of drop: DropID) async throws -> DropConfig { throw unsupported }
+    func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> { throw unsupported }
     func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
         throw unsupported
     }

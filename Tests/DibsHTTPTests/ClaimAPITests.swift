@@ -235,7 +235,9 @@ final class ClaimAPITests: XCTestCase {
             XCTAssertTrue(metrics.text.contains(#"dibs_claims_total{outcome="held"} 1"#), metrics.text)
             XCTAssertTrue(metrics.text.contains(#"dibs_claims_total{outcome="waitlisted"} 1"#), metrics.text)
             XCTAssertTrue(metrics.text.contains(#"dibs_claims_total{outcome="sold-out"} 1"#), metrics.text)
-            XCTAssertTrue(metrics.text.contains("dibs_request_duration_seconds_bucket"), metrics.text)
+            XCTAssertTrue(
+                metrics.text.contains(#"dibs_request_duration_seconds_count{route="/v1/drops/{drop}/claims"} 3"#),
+                metrics.text)
             XCTAssertTrue(metrics.text.contains(#"dibs_leases_held{drop="m"} 1"#), metrics.text)
             XCTAssertTrue(metrics.text.contains(#"dibs_waitlist_length{drop="m"} 1"#), metrics.text)
             let document = try await api.call(.get, "/v1/openapi.yaml", key: .none)

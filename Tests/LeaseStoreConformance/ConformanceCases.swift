@@ -17,6 +17,7 @@ public enum ConformanceCase: String, CaseIterable, Sendable, CustomStringConvert
     case drawTakesEntries
     case badInputIsRefused
     case rescheduleOpensAndCloses
+    case answeredKeysAreTheNotSoldOutOnes
 
     public var description: String { rawValue }
 
@@ -36,6 +37,7 @@ public enum ConformanceCase: String, CaseIterable, Sendable, CustomStringConvert
         case .drawTakesEntries: try await verifyDraw(h)
         case .badInputIsRefused: try await verifyBadInput(h)
         case .rescheduleOpensAndCloses: try await verifyReschedule(h)
+        case .answeredKeysAreTheNotSoldOutOnes: try await verifyAnsweredKeys(h)
         }
     }
 }
@@ -367,4 +369,20 @@ func verifyReschedule(_ h: ConformanceHarness) async throws {
     try await expectError(.unknownDrop, "rescheduling an unknown drop") {
         try await h.store.reschedule(drop: DropID("no-such-drop-\(h.runTag)"), opensAt: now, closesAt: nil)
     }
+}
+
+func verifyAnsweredKeys(_ h: ConformanceHarness) async throws {
+    let drop = try await h.makeDrop("answered", units: 1, waitlistCapacity: 1)
+    let held = try await h.claim(drop, user: "a", key: "held")
+    let waiting = try await h.claim(drop, user: "b", key: "waiting")
+    let limited = try await h.claim(drop, user: "a", key: "limited")
+    let soldOut = try await h.claim(drop, user: "c", key: "sold-out")
+    try expect(held.held != nil, "first claim got \(held.decision)")
+    try expect(waiting.waitlistPosition == 1, "second claim got \(waiting.decision)")
+    try expect(limited.rejection == .limitReached, "a second claim by one shopper got \(limited.decision)")
+    try expect(soldOut.rejection == .soldOut, "a claim past the waitlist got \(soldOut.decision)")
+    let keys = try await h.store.answeredKeys(drop: drop)
+    try expect(
+        keys == Set(try ["held", "waiting", "limited"].map(IdempotencyKey.init)),
+        "answered keys are \(keys.map(\.rawValue).sorted())")
 }
