@@ -5,6 +5,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import OpenAPIKit
 import XCTest
 
 /// A memory-backed server for the HTTP tests, on a clock the test moves by hand.
@@ -128,13 +129,51 @@ struct API: Sendable {
     }
 }
 
-/// Checks every reply against what the API promises for its route (see `ResponseContract`).
+/// Checks every reply against the OpenAPI document: the operation must be documented,
+/// the status must be one it lists, the content type one that status lists, the body must
+/// match that schema, and required headers must be there. A path or method the server does
+/// not serve must be answered with a well-formed problem.
 enum ResponseContract {
     static func check(method: String, path: String, reply: Reply) throws {
-        if reply.status >= 400, reply.headers[.contentType] == "application/problem+json" {
-            guard let type = reply.json["type"] as? String, type.hasPrefix("urn:dibs:problem:"),
-                reply.int("status") == reply.status, reply.json["title"] is String, reply.json["detail"] is String
-            else { throw ContractFailure("\(method) \(path): a malformed problem: \(reply.text)") }
+        let bare = path.split(separator: "?", maxSplits: 1).first.map(String.init) ?? path
+        guard let (template, found) = OpenAPIContract.operation(method: method, path: bare), let operation = found
+        else {
+            guard [404, 405].contains(reply.status) else {
+                throw ContractFailure("\(method) \(path) is not in the document but answered \(reply.status)")
+            }
+            return try checkBody(reply, against: problemSchema, "\(method) \(path)")
+        }
+        let what = "\(method) \(template) → \(reply.status)"
+        guard let response = operation.responses.first(where: { $0.key.rawValue == String(reply.status) })?.value
+        else { throw ContractFailure("\(what): the status is not documented for this operation: \(reply.text)") }
+        for (name, header) in response.headers ?? [:] where header.required {
+            guard reply.headers[HTTPField.Name(name)!] != nil else {
+                throw ContractFailure("\(what): the required header \(name) is missing")
+            }
+        }
+        let mediaType = reply.headers[.contentType]?.split(separator: ";").first.map(String.init) ?? ""
+        guard let content = response.content.first(where: { $0.key.rawValue == mediaType })?.value else {
+            throw ContractFailure("\(what): content type \(mediaType) is not documented")
+        }
+        if mediaType.hasSuffix("json"), let schema = content.schema { try checkBody(reply, against: schema, what) }
+    }
+
+    static let problemSchema: DereferencedJSONSchema = {
+        guard let schema = OpenAPIContract.dereferenced.components.schemas["Problem"] else {
+            fatalError("the document has no Problem schema")
+        }
+        return try! schema.dereferenced(in: OpenAPIContract.document.components)
+    }()
+
+    static func checkBody(_ reply: Reply, against schema: DereferencedJSONSchema, _ what: String) throws {
+        let value: JSONValue
+        do { value = try JSONDecoder().decode(JSONValue.self, from: Data(reply.text.utf8)) } catch {
+            throw ContractFailure("\(what): the body is not JSON: \(reply.text)")
+        }
+        let problems = SchemaCheck.problems(value, schema)
+        guard problems.isEmpty else {
+            throw ContractFailure(
+                "\(what): the body breaks the schema: \(problems.joined(separator: "; ")) in \(reply.text)")
         }
     }
 }
