@@ -80,13 +80,13 @@ public struct ConfirmRequest: Sendable, Hashable {
     public let holdToken: HoldToken
     /// The fence the holder was given; a confirm under any other fence is refused.
     public let fence: Fence
-    /// The storefront's order reference, kept with the sale (at most 128 bytes).
+    /// The storefront's order reference, kept with the sale (1 to 128 characters).
     public let orderRef: String?
 
     /// Makes a confirm request; `orderRef` is checked for length.
     public init(claim: ClaimID, holdToken: HoldToken, fence: Fence, orderRef: String? = nil) throws(DibsError) {
-        if let orderRef, orderRef.utf8.count > 128 || orderRef.isEmpty {
-            throw DibsError(.invalidInput, "an order reference is 1 to 128 bytes")
+        if let orderRef, orderRef.unicodeScalars.count > 128 || orderRef.isEmpty {
+            throw DibsError(.invalidInput, "an order reference is 1 to 128 characters")
         }
         self.claim = claim
         self.holdToken = holdToken

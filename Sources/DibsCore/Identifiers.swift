@@ -26,16 +26,17 @@ public struct UserID: Hashable, Sendable, CustomStringConvertible {
     /// The id as the storefront sent it.
     public let rawValue: String
 
-    /// Validates `rawValue`: not empty, at most 128 bytes, no control characters.
+    /// Validates `rawValue`: 1 to 128 characters (Unicode scalars, as JSON Schema counts),
+    /// no control characters.
     public init(_ rawValue: String) throws(DibsError) {
         // ASCII (the common case) is checked byte by byte; other text by its scalars' category.
         let ascii = rawValue.utf8.allSatisfy { $0 < 0x80 }
-        guard (1...128).contains(rawValue.utf8.count),
+        guard (1...128).contains(ascii ? rawValue.utf8.count : rawValue.unicodeScalars.count),
             ascii
                 ? rawValue.utf8.allSatisfy({ $0 >= 0x20 && $0 != 0x7F })
                 : !rawValue.unicodeScalars.contains(where: { $0.properties.generalCategory == .control })
         else {
-            throw DibsError(.invalidInput, "a user id is 1 to 128 bytes without control characters")
+            throw DibsError(.invalidInput, "a user id is 1 to 128 characters without control characters")
         }
         self.rawValue = rawValue
     }

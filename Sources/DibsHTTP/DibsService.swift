@@ -51,7 +51,7 @@ public final class DibsService: Sendable {
     func claim(_ request: APIRequest, drop dropText: String) async -> APIResponse {
         await answering(request, scope: .storefront, changesState: true, countAs: "claim") { caller, fields in
             let drop = try DropID(dropText)
-            let user = try UserID(try fields.requiredString("user", maxLength: 128))
+            let user = try UserID(try fields.requiredString("user", maxLength: 512))
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
@@ -93,7 +93,7 @@ public final class DibsService: Sendable {
         await answering(request, scope: .storefront, changesState: true) { caller, fields in
             let claim = try ClaimID(claimText)
             let token = try HoldToken(try fields.requiredString("hold_token", maxLength: 64))
-            let orderRef = try fields.string("order_ref", maxLength: 128)
+            let orderRef = try fields.string("order_ref", maxLength: 512)
             let fence = try fields.integer("fence", in: 1...Int64.max)
             try fields.finish()
             try await self.admit(request, caller, shopper: nil)

@@ -30,7 +30,7 @@ struct JSONFields {
     private var values: [String: JSONScalar]
     private var read: Set<String> = []
 
-    /// Parses a body that must be one JSON object of scalars. An empty body is `{}`.
+    /// Parses a body that must be one JSON object of scalars. No body at all is `{}`.
     init(parsing bytes: some Collection<UInt8>) throws(BodyError) {
         var parser = FlatJSONParser(Array(bytes))
         values = try parser.parseObject()
@@ -93,8 +93,9 @@ struct FlatJSONParser {
     init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     mutating func parseObject() throws(BodyError) -> [String: JSONScalar] {
+        // No body at all means no fields; anything else, whitespace alone included, must be JSON.
+        if bytes.isEmpty { return [:] }
         skipSpace()
-        if index == bytes.count { return [:] }
         try expect(UInt8(ascii: "{"), "a JSON object")
         var object: [String: JSONScalar] = [:]
         skipSpace()
@@ -165,19 +166,16 @@ struct FlatJSONParser {
 
     private mutating func parseNumber() throws(BodyError) -> JSONScalar {
         let start = index
-        var isInteger = true
         if peek == UInt8(ascii: "-") { index += 1 }
         guard let first = peek, (0x30...0x39).contains(first) else { throw malformed("expected a digit") }
         index += 1
         if first != UInt8(ascii: "0") { while let byte = peek, (0x30...0x39).contains(byte) { index += 1 } }
         if peek == UInt8(ascii: ".") {
-            isInteger = false
             index += 1
             guard let byte = peek, (0x30...0x39).contains(byte) else { throw malformed("expected a digit") }
             while let byte = peek, (0x30...0x39).contains(byte) { index += 1 }
         }
         if peek == UInt8(ascii: "e") || peek == UInt8(ascii: "E") {
-            isInteger = false
             index += 1
             if peek == UInt8(ascii: "+") || peek == UInt8(ascii: "-") { index += 1 }
             guard let byte = peek, (0x30...0x39).contains(byte) else { throw malformed("expected a digit") }
@@ -185,7 +183,8 @@ struct FlatJSONParser {
         }
         let text = String(decoding: bytes[start..<index], as: UTF8.self)
         guard let value = Double(text), value.isFinite else { throw malformed("a number out of range") }
-        return .number(value, isInteger: isInteger && abs(value) < 9.007_199_254_740_992e15)
+        // As JSON Schema has it, 5.0 is an integer; beyond 2^53 a double is not exact.
+        return .number(value, isInteger: value.rounded() == value && abs(value) <= 9.007_199_254_740_992e15)
     }
 
     private mutating func parseString() throws(BodyError) -> String {

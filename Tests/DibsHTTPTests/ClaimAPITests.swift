@@ -75,7 +75,7 @@ final class ClaimAPITests: XCTestCase {
 
             let stale = try await api.call(
                 .post, "/v1/claims/bags.2/confirm", idempotencyKey: "conf-stale",
-                body: #"{"hold_token":"\#(waitingToken)","fence":1}"#)
+                body: #"{"hold_token":"\#(waitingToken)","fence":1.0}"#)
             XCTAssertEqual(stale.status, 409)
             XCTAssertEqual(stale.problem, "stale-fence")
 

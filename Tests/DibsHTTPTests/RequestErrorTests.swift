@@ -11,6 +11,8 @@ final class RequestErrorTests: XCTestCase {
             try await api.createDrop("d", units: 10)
             let cases: [(String, String)] = [
                 ("{", "malformed-json"),
+                ("\r", "malformed-json"),
+                (" ", "malformed-json"),
                 ("not json", "malformed-json"),
                 (#"{"user":"a",}"#, "malformed-json"),
                 (#"{"user":"a"} trailing"#, "malformed-json"),
@@ -25,7 +27,9 @@ final class RequestErrorTests: XCTestCase {
                 (#"{}"#, "invalid-field"),
                 (#"{"user":null}"#, "invalid-field"),
                 (#"{"user":"a","coupon":"x"}"#, "unknown-field"),
-                (#"{"user":"\#(String(repeating: "u", count: 129))"}"#, "invalid-field"),
+                (#"{"user":"\#(String(repeating: "u", count: 129))"}"#, "invalid-input"),
+                (#"{"user":"\#(String(repeating: "u", count: 513))"}"#, "invalid-field"),
+                (#"{"user":"a\u0085b"}"#, "invalid-input"),
                 (#"{"user":""}"#, "invalid-input"),
             ]
             for (index, (body, problem)) in cases.enumerated() {
