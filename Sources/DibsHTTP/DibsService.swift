@@ -48,6 +48,11 @@ public final class DibsService: Sendable {
 
     // MARK: Claims
 
+    /// A claim costs one store call, plus one write of the answer when it carries a hold
+    /// token. The store is idempotent itself — it records every claim under its drop and
+    /// Idempotency-Key, atomically, and replays it — so the begin-and-complete of the other
+    /// POSTs is not needed: only the token, which the store keeps as a hash, must be kept
+    /// here for a replay. Claim keys are therefore scoped by drop as well as by API key.
     func claim(_ request: APIRequest, drop dropText: String) async -> APIResponse {
         await answering(request, scope: .storefront, changesState: true, countAs: "claim") { caller, fields in
             let drop = try DropID(dropText)
@@ -55,16 +60,13 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            let scoped = self.scopedKey(caller, key.rawValue)
+            let scoped = caller.keyID + ":claim:" + drop.rawValue + ":" + key.rawValue
+            let fingerprint = Self.claimFingerprint(user)
             if let answered = self.router.soldOutKeys(drop) {
-                // Every unit is sold, for good: a key the store answered otherwise replays its
-                // answer; every other key gets "sold out" from here, with no I/O, and nothing
-                // to record — the answer is the same for it whenever it comes back.
-                if answered.contains(key.rawValue),
-                    let earlier = try await self.idempotency.peek(key: scoped, fingerprint: self.fingerprint(request))
-                {
-                    return try self.replay(earlier)
-                }
+                // Every unit is sold, for good: a key answered otherwise replays its answer;
+                // every other key gets "sold out" from here, with no I/O and nothing to
+                // record — it is the answer that key gets whenever it comes back.
+                if answered.contains(key.rawValue) { return try await self.replayClaim(scoped, fingerprint) }
                 self.metrics.claim("sold-out")
                 var response = APIResponse(Self.soldOut(drop))
                 response.fastSoldOut = true
@@ -72,12 +74,45 @@ public final class DibsService: Sendable {
             }
             let (store, cancelled) = try await self.router.route(drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
-            return try await self.idempotently(scoped, self.fingerprint(request)) {
-                let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
-                if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
-                return self.render(outcome, drop: drop)
+            let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
+            if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
+            if outcome.replayed && Self.carriesToken(outcome.decision) {
+                return try await self.replayClaim(scoped, fingerprint)
             }
+            let response = self.render(outcome, drop: drop)
+            if outcome.holdToken != nil {
+                let record = IdempotencyRecord(fingerprint: fingerprint, status: response.status, body: response.body)
+                do {
+                    try await self.idempotency.complete(
+                        key: scoped, record: record, keepFor: self.settings.idempotencyKeepFor)
+                } catch {
+                    // The claim stands and this answer has its token; only a retry would miss it.
+                    self.metrics.storeError((error as? DibsError)?.code.name ?? "internal-error")
+                    self.logger.warning("claim answer not kept", metadata: ["key": "\(scoped)", "error": "\(error)"])
+                }
+            }
+            return response
         }
+    }
+
+    /// The kept answer of a claim whose first answer carried a token; `409` while it is not
+    /// kept yet (the first request is still between the store and the record).
+    private func replayClaim(_ scoped: String, _ fingerprint: [UInt8]) async throws -> APIResponse {
+        guard let earlier = try await idempotency.peek(key: scoped, fingerprint: fingerprint) else {
+            throw Problem(.idempotencyInFlight, "the first request with this Idempotency-Key is still being answered")
+        }
+        return try replay(earlier)
+    }
+
+    private static func carriesToken(_ decision: ClaimOutcome.Decision) -> Bool {
+        switch decision {
+        case .held, .waitlisted, .entered: true
+        case .rejected: false
+        }
+    }
+
+    private static func claimFingerprint(_ user: UserID) -> [UInt8] {
+        Array(SHA256.hash(data: Array(("claim\u{0}" + user.rawValue).utf8)))
     }
 
     func status(_ request: APIRequest, claim claimText: String) async -> APIResponse {

@@ -40,14 +40,29 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
     func testSameKeyWithAnotherBodyIs422() async throws {
         try await TestServer().test { api in
             try await api.createDrop("d", units: 5)
-            try await api.claim("d", user: "ann", key: "shared")
+            let first = try await api.claim("d", user: "ann", key: "shared")
             let other = try await api.claim("d", user: "bob", key: "shared")
             XCTAssertEqual(other.status, 422)
             XCTAssertEqual(other.problem, "idempotency-key-reused")
+            // A claim key names one claim on one drop: on another drop it is another claim.
+            try await api.createDrop("e", units: 5)
+            do {
+                let reply = try await api.claim("e", user: "ann", key: "shared")
+                XCTAssertEqual(reply.status, 201)
+            }
+
+            let token = try XCTUnwrap(first.string("hold_token"))
+            let confirmed = try await api.call(
+                .post, "/v1/claims/d.1/confirm", idempotencyKey: "pay-1", body: #"{"hold_token":"\#(token)"}"#)
+            XCTAssertEqual(confirmed.status, 200)
             let otherPath = try await api.call(
-                .post, "/v1/claims/d.1/release", idempotencyKey: "shared",
-                body: #"{"hold_token":"00000000000000000000000000000000"}"#)
+                .post, "/v1/claims/d.1/release", idempotencyKey: "pay-1", body: #"{"hold_token":"\#(token)"}"#)
             XCTAssertEqual(otherPath.status, 422)
+            XCTAssertEqual(otherPath.problem, "idempotency-key-reused")
+            let otherBody = try await api.call(
+                .post, "/v1/claims/d.1/confirm", idempotencyKey: "pay-1",
+                body: #"{"hold_token":"\#(token)","order_ref":"x"}"#)
+            XCTAssertEqual(otherBody.status, 422)
         }
     }
 
@@ -55,21 +70,22 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
         let gate = GatedStore()
         try await TestServer(store: gate).test { api in
             try await api.createDrop("d", units: 5)
+            let held = try await api.claim("d", user: "ann", key: "k")
+            let body = #"{"hold_token":"\#(held.string("hold_token")!)"}"#
             gate.close()
-            let first = Task { try await api.claim("d", user: "ann", key: "slow") }
+            let first = Task { try await api.call(.post, "/v1/claims/d.1/confirm", idempotencyKey: "slow", body: body) }
             try await gate.waitForArrival()
-            let second = try await api.claim("d", user: "ann", key: "slow")
+            let second = try await api.call(.post, "/v1/claims/d.1/confirm", idempotencyKey: "slow", body: body)
             XCTAssertEqual(second.status, 409)
             XCTAssertEqual(second.problem, "idempotency-in-flight")
             gate.open()
             do {
                 let reply = try await first.value
-                XCTAssertEqual(reply.status, 201)
+                XCTAssertEqual(reply.status, 200)
             }
-            do {
-                let reply = try await api.claim("d", user: "ann", key: "slow")
-                XCTAssertEqual(reply.status, 201)
-            }
+            let after = try await api.call(.post, "/v1/claims/d.1/confirm", idempotencyKey: "slow", body: body)
+            XCTAssertEqual(after.status, 200)
+            XCTAssertEqual(after.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
         }
     }
 
@@ -155,8 +171,8 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
     }
 }
 
-/// A memory store whose claims can be held at a gate or made to fail once: to catch the
-/// HTTP layer with a request in flight, or with a store that is down.
+/// A memory store whose confirms can be held at a gate, and whose claims can be made to
+/// fail once: to catch the HTTP layer with a request in flight, or with a store that is down.
 final class GatedStore: LeaseStore, Sendable {
     private let inner = MemoryLeaseStore()
     private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
@@ -173,17 +189,19 @@ final class GatedStore: LeaseStore, Sendable {
 
     func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
         let fail = state.withLock { state in
-            state.arrived = true
             defer { state.failNext = false }
             return state.failNext
         }
         if fail { throw DibsError(.storeUnavailable, "the test says the store is down") }
-        while state.withLock({ $0.closed }) { try await Task.sleep(for: .milliseconds(5)) }
         return try await inner.claim(request)
     }
 
     func createDrop(_ config: DropConfig) async throws { try await inner.createDrop(config) }
-    func confirm(_ request: ConfirmRequest) async throws -> Sale { try await inner.confirm(request) }
+    func confirm(_ request: ConfirmRequest) async throws -> Sale {
+        state.withLock { $0.arrived = true }
+        while state.withLock({ $0.closed }) { try await Task.sleep(for: .milliseconds(5)) }
+        return try await inner.confirm(request)
+    }
     func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus {
         try await inner.release(claim: claim, holdToken: holdToken)
     }
