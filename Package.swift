@@ -11,6 +11,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "dibs", targets: ["dibs"]),
+        .executable(name: "dibs-load", targets: ["dibs-load"]),
         .library(name: "DibsCore", targets: ["DibsCore"]),
     ],
     dependencies: [
@@ -26,6 +27,7 @@ let package = Package(
         // Tests only: the OpenAPI drift and response-schema checks.
         .package(url: "https://github.com/mattpolzin/OpenAPIKit.git", from: "6.4.0", traits: []),
         .package(url: "https://github.com/jpsim/Yams.git", from: "6.2.2"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift.git", from: "0.2.0"),
     ],
     targets: [
         // Domain types, the LeaseStore protocol and the memory store: no I/O packages.
@@ -103,6 +105,22 @@ let package = Package(
         ),
         // The history model and checker of the load test: pure, no I/O.
         .target(name: "DibsCheck", path: "LoadTests/DibsCheck", swiftSettings: strict),
+        // The load generator: drives dibs serve over HTTP, records the history, checks it.
+        .target(
+            name: "DibsLoad",
+            dependencies: [
+                "DibsCheck", "DibsClient",
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "LoadTests/DibsLoad",
+            swiftSettings: strict
+        ),
+        .executableTarget(
+            name: "dibs-load",
+            dependencies: ["DibsLoad", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            path: "LoadTests/dibs-load",
+            swiftSettings: strict
+        ),
         // The LeaseStore conformance suite, written once and run against every store.
         .target(
             name: "LeaseStoreConformance",
@@ -128,7 +146,7 @@ let package = Package(
         .testTarget(
             name: "DibsHTTPTests",
             dependencies: [
-                "DibsHTTP", "DibsApp", "LeaseStoreConformance",
+                "DibsHTTP", "DibsApp", "DibsLoad", "LeaseStoreConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "OpenAPIKit", package: "OpenAPIKit"),

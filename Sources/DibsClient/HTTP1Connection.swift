@@ -54,9 +54,11 @@ public final class HTTP1Connection: Sendable {
 
     public func close() { channel.close(promise: nil) }
 
-    /// Sends a request and waits for its response.
+    /// Sends a request and waits for its response. Past `timeout` the connection is closed
+    /// (a late answer could otherwise be taken for the next request's) and the call throws.
     public func send(
-        _ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil
+        _ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+        timeout: Duration? = nil
     ) async throws -> HTTPReply {
         var head = HTTPRequestHead(version: .http1_1, method: HTTPMethod(rawValue: method), uri: path)
         head.headers.add(name: "Host", value: "\(host):\(port)")
@@ -64,6 +66,17 @@ public final class HTTP1Connection: Sendable {
         head.headers.add(name: "Content-Length", value: String(body?.count ?? 0))
         let request = HTTP1ClientHandler.Request(head: head, body: body)
         let promise = channel.eventLoop.makePromise(of: HTTPReply.self)
+        if let timeout {
+            let channel = self.channel
+            let deadline = channel.eventLoop.scheduleTask(
+                in: .nanoseconds(
+                    Int64(timeout.components.seconds) * 1_000_000_000 + timeout.components.attoseconds / 1_000_000_000)
+            ) {
+                promise.fail(HTTPClientError(description: "no answer within \(timeout)"))
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in deadline.cancel() }
+        }
         channel.writeAndFlush(HTTP1ClientHandler.Outbound(request: request, promise: promise), promise: nil)
         return try await promise.futureResult.get()
     }
@@ -110,6 +123,7 @@ final class HTTP1ClientHandler: ChannelDuplexHandler {
             body.append(contentsOf: buffer.readableBytesView)
         case .end:
             let reply = HTTPReply(status: status, headers: headers, body: body)
+            // A timed-out request's promise is failed already; succeeding it again is a no-op.
             waiting.popFirst()?.succeed(reply)
         }
     }

@@ -62,11 +62,10 @@ public final class DibsService: Sendable {
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
             let scoped = caller.keyID + ":claim:" + drop.rawValue + ":" + key.rawValue
             let fingerprint = Self.claimFingerprint(user)
-            if let answered = self.router.soldOutKeys(drop) {
-                // Every unit is sold, for good: a key answered otherwise replays its answer;
-                // every other key gets "sold out" from here, with no I/O and nothing to
-                // record — it is the answer that key gets whenever it comes back.
-                if answered.contains(key.rawValue) { return try await self.replayClaim(scoped, fingerprint) }
+            if let answered = self.router.soldOutKeys(drop), !answered.contains(key.rawValue) {
+                // Every unit is sold, for good: a key the store answered otherwise goes on to
+                // the store, which replays it; every other key gets "sold out" from here, with
+                // no I/O and nothing to record — the answer that key gets whenever it comes.
                 self.metrics.claim("sold-out")
                 var response = APIResponse(Self.soldOut(drop))
                 response.fastSoldOut = true

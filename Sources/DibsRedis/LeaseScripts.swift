@@ -74,7 +74,7 @@ public enum LeaseScripts {
         local function cfg()
           return redis.call('HMGET', K .. 'cfg', 'units', 'ttl', 'limit', 'cap', 'mode', 'opens', 'closes')
         end
-        -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order, finished}
+        -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order, '0'}
         local function answer(code, c, replayed, first)
           if not c then return {code, '', '', '', '', '', '', '', '', '0', '', '0'} end
           local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fu', 'ff', 'fx')
@@ -156,13 +156,7 @@ public enum LeaseScripts {
             local function reject(reason)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
               if reason ~= 'sold-out' then won() end
-              local a = first('rejected', reason)
-              local nxt = tonumber(redis.call('GET', K .. 'next'))
-              if reason == 'sold-out' and nxt >= units and tonumber(redis.call('GET', K .. 'held')) == 0
-                 and redis.call('LLEN', K .. 'free') == 0 and redis.call('SCARD', K .. 'limbo') == 0 then
-                a[12] = '1'  -- every unit sold: nothing can come back
-              end
-              return a
+              return first('rejected', reason)
             end
             if tonumber(redis.call('HGET', K .. 'live', user) or '0') >= limit then return reject('limit-reached') end
             if d[5] == 'draw' then

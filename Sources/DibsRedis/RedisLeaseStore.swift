@@ -1,6 +1,5 @@
 public import DibsCore
 import Logging
-import Synchronization
 
 /// The Redis lease store: one Lua script per operation, atomic in Redis, one round trip.
 /// Redis is the gate, not the ledger: drops and sales are recorded in the `SaleLedger`
@@ -45,8 +44,6 @@ public struct RedisLeaseStore: LeaseStore {
     private let ledger: any SaleLedger
     private let configuration: Configuration
     private let crashPoint: CrashPoint?
-    /// Drops whose every unit is sold: claims on them are answered here, without Redis.
-    private let finished: FinishedDrops
 
     /// Makes a store on a Redis client and the ledger its sales go to.
     public init(client: RedisClient, ledger: any SaleLedger, configuration: Configuration = Configuration()) {
@@ -58,7 +55,6 @@ public struct RedisLeaseStore: LeaseStore {
         self.ledger = ledger
         self.configuration = configuration
         self.crashPoint = crashPoint
-        self.finished = FinishedDrops()
     }
 
     static func prefix(_ drop: DropID) -> String { "dibs:{\(drop.rawValue)}:" }
@@ -84,11 +80,8 @@ public struct RedisLeaseStore: LeaseStore {
     }
 
     public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
-        if finished.contains(request.drop) {
-            return ClaimOutcome(claim: nil, decision: .rejected(.soldOut), holdToken: nil, replayed: false)
-        }
         let token = HoldToken.random()
-        let (answer, reply) = try await callReply(
+        let answer = try await call(
             LeaseScripts.claim, request.drop,
             [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description])
         if answer.code == "idempotency-key-reused" {
@@ -96,7 +89,6 @@ public struct RedisLeaseStore: LeaseStore {
                 .idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
         }
         try answer.check(drop: request.drop)
-        if StoreAnswer.soldOutForGood(reply) { finished.insert(request.drop) }
         return try answer.outcome(token: token)
     }
 
@@ -203,14 +195,8 @@ public struct RedisLeaseStore: LeaseStore {
     }
 
     private func call(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> StoreAnswer {
-        try await callReply(script, drop, arguments).answer
-    }
-
-    private func callReply(_ script: Script, _ drop: DropID, _ arguments: [String]) async throws -> (
-        answer: StoreAnswer, reply: RESPValue
-    ) {
         let reply = try await client.eval(script, keys: [Self.prefix(drop)], arguments: arguments)
-        return (try StoreAnswer(reply, drop: drop), reply)
+        return try StoreAnswer(reply, drop: drop)
     }
 
     private func unexpected(_ reply: RESPValue) -> DibsError {
@@ -222,17 +208,10 @@ public struct RedisLeaseStore: LeaseStore {
 /// Thrown where a test stops the store as if the process died.
 struct SimulatedCrash: Error {}
 
-/// The drops this process knows to be sold out for good.
-final class FinishedDrops: Sendable {
-    private let drops = Mutex<Set<DropID>>([])
-    func contains(_ drop: DropID) -> Bool { drops.withLock { $0.contains(drop) } }
-    func insert(_ drop: DropID) { _ = drops.withLock { $0.insert(drop) } }
-}
-
 extension StoreAnswer {
     /// Decodes a script's answer: {code, claim, user, state, rejection, unit, fence, expires,
-    /// position, replayed, order ref, finished}, empty strings for nothing. Also says whether
-    /// the drop is sold out for good.
+    /// position, replayed, order ref, and a last element kept for the answer's shape}, empty
+    /// strings for nothing.
     init(_ reply: RESPValue, drop: DropID) throws(DibsError) {
         guard case .array(let parts) = reply, parts.count == 12 else {
             if case .error(let message) = reply {
@@ -255,11 +234,5 @@ extension StoreAnswer {
         position = text(8).flatMap { Int($0) }
         replayed = text(9) == "1"
         orderRef = text(10)
-    }
-
-    /// Whether a claim's answer says every unit of the drop is sold.
-    static func soldOutForGood(_ reply: RESPValue) -> Bool {
-        guard case .array(let parts) = reply, parts.count == 12 else { return false }
-        return parts[11].text == "1"
     }
 }

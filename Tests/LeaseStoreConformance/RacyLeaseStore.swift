@@ -1,11 +1,11 @@
-import DibsCore
+public import DibsCore
 import Synchronization
 
 /// A deliberately broken store: it checks for a free unit and the shopper's count, awaits,
 /// then takes the unit without checking again — the race every real store must not have.
-/// It exists to prove the conformance suite can catch such a race.
-final class RacyLeaseStore: LeaseStore {
-    var backendName: String { "racy" }
+/// It exists to prove the conformance suite, and `dibs-load` behind HTTP, can catch such a race.
+public final class RacyLeaseStore: LeaseStore {
+    public var backendName: String { "racy" }
 
     private struct State {
         var configs: [DropID: DropConfig] = [:]
@@ -18,13 +18,13 @@ final class RacyLeaseStore: LeaseStore {
     private let state = Mutex(State())
     private let clock: any DibsClock
 
-    init(clock: any DibsClock) { self.clock = clock }
+    public init(clock: any DibsClock) { self.clock = clock }
 
-    func createDrop(_ config: DropConfig) async throws {
+    public func createDrop(_ config: DropConfig) async throws {
         state.withLock { $0.configs[config.id] = config }
     }
 
-    func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
+    public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
         guard let config = state.withLock({ $0.configs[request.drop] }) else {
             throw DibsError(.unknownDrop, "no drop")
         }
@@ -57,15 +57,26 @@ final class RacyLeaseStore: LeaseStore {
         }
     }
 
-    func confirm(_ request: ConfirmRequest) async throws -> Sale { throw unsupported }
-    func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus { throw unsupported }
-    func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease { throw unsupported }
-    func reapExpired(drop: DropID) async throws -> ReapReport { throw unsupported }
-    func status(of claim: ClaimID) async throws -> ClaimStatus { throw unsupported }
-    func inspect(drop: DropID) async throws -> DropSnapshot { throw unsupported }
-    func configuration(of drop: DropID) async throws -> DropConfig { throw unsupported }
-    func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> { throw unsupported }
-    func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
+    public func confirm(_ request: ConfirmRequest) async throws -> Sale { throw unsupported }
+    public func release(claim: ClaimID, holdToken: HoldToken) async throws -> ClaimStatus { throw unsupported }
+    public func extend(claim: ClaimID, holdToken: HoldToken, fence: Fence) async throws -> Lease { throw unsupported }
+    public func reapExpired(drop: DropID) async throws -> ReapReport { throw unsupported }
+    public func status(of claim: ClaimID) async throws -> ClaimStatus { throw unsupported }
+    public func inspect(drop: DropID) async throws -> DropSnapshot {
+        try state.withLock { state in
+            guard let config = state.configs[drop] else { throw DibsError(.unknownDrop, "no drop") }
+            let held = state.held[drop, default: [:]].count
+            return DropSnapshot(
+                drop: drop, units: config.units, free: max(0, config.units - held), held: held, sold: 0, waitlisted: 0,
+                leases: [])
+        }
+    }
+    public func configuration(of drop: DropID) async throws -> DropConfig {
+        guard let config = state.withLock({ $0.configs[drop] }) else { throw DibsError(.unknownDrop, "no drop") }
+        return config
+    }
+    public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> { throw unsupported }
+    public func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
         throw unsupported
     }
 

@@ -1,0 +1,53 @@
+/// Reads top-level fields of the flat JSON objects `dibs serve` answers with, without a JSON
+/// library: the load generator must spend its CPU on sending, not on parsing.
+struct FlatFields {
+    private let bytes: [UInt8]
+
+    init(_ bytes: [UInt8]) { self.bytes = bytes }
+
+    /// The start of the value of `"name":`, if the field is there.
+    private func valueStart(_ name: String) -> Int? {
+        let needle = Array("\"\(name)\":".utf8)
+        guard bytes.count >= needle.count else { return nil }
+        var index = 0
+        while index <= bytes.count - needle.count {
+            if bytes[index] == needle[0] && Array(bytes[index..<index + needle.count]) == needle {
+                return index + needle.count
+            }
+            index += 1
+        }
+        return nil
+    }
+
+    func string(_ name: String) -> String? {
+        guard var index = valueStart(name), index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
+        index += 1
+        var out: [UInt8] = []
+        while index < bytes.count, bytes[index] != UInt8(ascii: "\"") {
+            if bytes[index] == UInt8(ascii: "\\"), index + 1 < bytes.count { index += 1 }
+            out.append(bytes[index])
+            index += 1
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    func integer(_ name: String) -> Int64? {
+        guard var index = valueStart(name) else { return nil }
+        var value: Int64 = 0
+        var digits = 0
+        while index < bytes.count, (0x30...0x39).contains(bytes[index]) {
+            value = value * 10 + Int64(bytes[index] - 0x30)
+            digits += 1
+            index += 1
+        }
+        return digits > 0 ? value : nil
+    }
+
+    /// `held`, `waitlisted`, `entered`, a problem's name (`sold-out`), or `http-<status>`.
+    func outcome(status: Int) -> String {
+        if status == 201 { return "held" }
+        if status == 202 { return string("state") ?? "queued" }
+        if let type = string("type"), type.hasPrefix("urn:dibs:problem:") { return String(type.dropFirst(17)) }
+        return "http-\(status)"
+    }
+}

@@ -1,0 +1,393 @@
+import DibsCheck
+import DibsClient
+import Foundation
+import Synchronization
+
+/// Runs a load plan against a `dibs serve`: creates the drop, fires the claims (closed or open
+/// model), lets winners confirm, resolves the requests that got no answer, and checks the
+/// history.
+public enum LoadRun {
+    public static func run(_ plan: LoadPlan, log: @escaping @Sendable (String) -> Void = { _ in }) async throws
+        -> LoadReport
+    {
+        let clock = RunClock()
+        let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let drop = try await prepareDrop(plan, runTag: runTag)
+        let recorder = Recorder()
+        let counts = LiveCounts()
+        let confirms = ConnectionPool(host: plan.host, port: plan.port, size: 32)
+        let cpuBefore = CPUUse.now()
+
+        let progress = plan.progress ? Task { await reportProgress(plan, counts, clock, log) } : nil
+        let tickets = TicketCounter()
+        let confirmTasks = TaskList()
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for worker in 0..<min(plan.connections, plan.claims) {
+                group.addTask {
+                    var random = SplitMix(seed: plan.seed &+ UInt64(worker) &* 0x9E37_79B9_7F4A_7C15)
+                    var connection = try await HTTP1Connection.connect(host: plan.host, port: plan.port)
+                    defer { connection.close() }
+                    while true {
+                        let index = tickets.take()
+                        if index >= plan.claims { return }
+                        let intended: Int64
+                        if let rate = plan.rate {
+                            intended = Int64(Double(index) / rate * 1e9)
+                            let wait = intended - clock.now()
+                            if wait > 0 { try await Task.sleep(for: .nanoseconds(wait)) }
+                        } else {
+                            intended = clock.now()
+                        }
+                        let shopper = "s\(index % max(1, plan.shoppers))-\(runTag)"
+                        let key = "\(runTag)-c\(index)"
+                        let first = await claim(
+                            &connection, plan, drop, shopper, key, .claim, intended, clock, recorder, counts)
+                        guard plan.scenario == .checkout else { continue }
+                        if random.chance(plan.retryShare) {
+                            _ = await claim(
+                                &connection, plan, drop, shopper, key, .retry, clock.now(), clock, recorder, counts)
+                        }
+                        if random.chance(plan.greedyShare) {
+                            _ = await claim(
+                                &connection, plan, drop, shopper, "\(key)-again", .claim, clock.now(), clock,
+                                recorder, counts)
+                        }
+                        if let first, first.status == 201, let token = first.token, let claimID = first.claim {
+                            let delay = Duration.nanoseconds(
+                                Int64(
+                                    random.unit()
+                                        * Double(
+                                            plan.confirmDelay.components.seconds * 1_000_000_000
+                                                + plan.confirmDelay.components.attoseconds / 1_000_000_000)))
+                            let task = Task {
+                                try? await Task.sleep(for: delay)
+                                await confirm(plan, claimID, token, shopper, confirms, clock, recorder, counts)
+                            }
+                            confirmTasks.append(task)
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        let claimsEnded = clock.now()
+        for task in confirmTasks.all { await task.value }
+        progress?.cancel()
+        await confirms.close()
+
+        // Requests that got no answer may or may not have taken effect: ask again with the
+        // same key, whose replay says which.
+        var operations = recorder.all
+        try await resolveUnknowns(&operations, plan, drop, clock)
+        let cpu = CPUUse.now().since(cpuBefore)
+        return LoadReport.make(
+            plan: plan, drop: drop, operations: operations, claimsSeconds: Double(claimsEnded) / 1e9,
+            totalSeconds: Double(clock.now()) / 1e9, cpu: cpu)
+    }
+
+    /// What a claim answered, as far as the next steps need it.
+    struct ClaimAnswer {
+        let status: Int
+        let claim: String?
+        let token: String?
+    }
+
+    static func claim(
+        _ connection: inout HTTP1Connection, _ plan: LoadPlan, _ drop: DropInfo, _ shopper: String, _ key: String,
+        _ kind: RecordedOperation.Kind, _ intended: Int64, _ clock: RunClock, _ recorder: Recorder,
+        _ counts: LiveCounts
+    ) async -> ClaimAnswer? {
+        let invoke = clock.now()
+        counts.sent()
+        var operation = RecordedOperation(
+            kind: kind, shopper: shopper, key: key, intended: intended, invoke: invoke, outcome: "no-answer", body: [])
+        defer { recorder.append(operation) }
+        do {
+            let reply = try await connection.send(
+                "POST", "/v1/drops/\(drop.id)/claims",
+                headers: [
+                    ("Authorization", "Bearer \(plan.storefrontKey)"), ("Idempotency-Key", key),
+                    ("Content-Type", "application/json"),
+                ], body: Array(#"{"user":"\#(shopper)"}"#.utf8), timeout: plan.requestTimeout)
+            let now = clock.now()
+            let fields = FlatFields(reply.body)
+            operation.response = now
+            operation.status = reply.status
+            operation.claim = fields.string("claim")
+            operation.unit = fields.integer("unit").map(Int.init)
+            operation.fence = fields.integer("fence")
+            operation.outcome = fields.outcome(status: reply.status)
+            operation.body = reply.body
+            counts.answered(operation.outcome, latency: now - intended)
+            return ClaimAnswer(status: reply.status, claim: operation.claim, token: fields.string("hold_token"))
+        } catch {
+            counts.answered("no-answer", latency: clock.now() - intended)
+            if !connection.isActive, let fresh = try? await HTTP1Connection.connect(host: plan.host, port: plan.port) {
+                connection = fresh
+            }
+            return nil
+        }
+    }
+
+    static func confirm(
+        _ plan: LoadPlan, _ claim: String, _ token: String, _ shopper: String, _ pool: ConnectionPool,
+        _ clock: RunClock, _ recorder: Recorder, _ counts: LiveCounts
+    ) async {
+        let invoke = clock.now()
+        var operation = RecordedOperation(
+            kind: .confirm, shopper: shopper, key: "pay-\(claim)", intended: invoke, invoke: invoke,
+            outcome: "no-answer", body: [])
+        defer { recorder.append(operation) }
+        do {
+            let reply = try await pool.send(
+                "POST", "/v1/claims/\(claim)/confirm",
+                headers: [
+                    ("Authorization", "Bearer \(plan.storefrontKey)"), ("Idempotency-Key", "pay-\(claim)"),
+                    ("Content-Type", "application/json"),
+                ], body: Array(#"{"hold_token":"\#(token)","order_ref":"load-\#(claim)"}"#.utf8),
+                timeout: plan.requestTimeout)
+            let now = clock.now()
+            let fields = FlatFields(reply.body)
+            operation.response = now
+            operation.status = reply.status
+            operation.claim = claim
+            operation.unit = fields.integer("unit").map(Int.init)
+            operation.fence = fields.integer("fence")
+            operation.outcome = reply.status == 200 ? "confirmed" : fields.outcome(status: reply.status)
+            counts.answered(operation.outcome, latency: now - invoke)
+        } catch {
+            counts.answered("no-answer", latency: clock.now() - invoke)
+        }
+    }
+
+    /// Asks again, with the same key, about every claim that got no answer (or a 5xx that
+    /// may hide one); the replay's answer stands for it, at the time it came.
+    static func resolveUnknowns(
+        _ operations: inout [RecordedOperation], _ plan: LoadPlan, _ drop: DropInfo, _ clock: RunClock
+    ) async throws {
+        let unknown = operations.indices.filter {
+            operations[$0].kind == .claim && (operations[$0].response == nil || operations[$0].status == 504)
+        }
+        guard !unknown.isEmpty else { return }
+        var connection = try await HTTP1Connection.connect(host: plan.host, port: plan.port)
+        defer { connection.close() }
+        let recorder = Recorder()
+        let counts = LiveCounts()
+        for index in unknown {
+            let original = operations[index]
+            for _ in 0..<3 {
+                guard
+                    let answer = await claim(
+                        &connection, plan, drop, original.shopper, original.key, .retry, clock.now(), clock,
+                        recorder, counts),
+                    answer.status != 409
+                        || FlatFields(recorder.all.last?.body ?? []).string("type")
+                            != "urn:dibs:problem:idempotency-in-flight",
+                    answer.status < 500
+                else {
+                    try await Task.sleep(for: .milliseconds(200))
+                    continue
+                }
+                let replay = recorder.all.last!
+                var resolved = original
+                resolved.response = replay.response
+                resolved.status = replay.status
+                resolved.claim = replay.claim
+                resolved.unit = replay.unit
+                resolved.fence = replay.fence
+                resolved.outcome = replay.outcome
+                resolved.body = replay.body
+                operations[index] = resolved
+                break
+            }
+        }
+    }
+
+    /// The drop the run claims on: made fresh (through the operator API) unless named.
+    static func prepareDrop(_ plan: LoadPlan, runTag: String) async throws -> DropInfo {
+        let connection = try await HTTP1Connection.connect(host: plan.host, port: plan.port)
+        defer { connection.close() }
+        let id = plan.drop ?? "load-\(runTag)"
+        if plan.drop == nil {
+            var body = #"{"id":"\#(id)","units":\#(plan.units),"hold_ttl_seconds":\#(plan.holdTTLSeconds),"#
+            body += #""per_user_limit":\#(plan.perUserLimit),"waitlist_capacity":\#(plan.waitlistCapacity)"#
+            if let backend = plan.backend { body += #","backend":"\#(backend)""# }
+            body += "}"
+            let created = try await connection.send(
+                "POST", "/v1/admin/drops",
+                headers: [
+                    ("Authorization", "Bearer \(plan.operatorKey)"), ("Idempotency-Key", "create-\(id)"),
+                    ("Content-Type", "application/json"),
+                ], body: Array(body.utf8), timeout: .seconds(60))
+            guard created.status == 201 else {
+                throw LoadError(
+                    "creating drop \(id) answered \(created.status): \(String(decoding: created.body, as: UTF8.self))")
+            }
+        }
+        let described = try await connection.send(
+            "GET", "/v1/drops/\(id)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
+            timeout: .seconds(10))
+        let fields = FlatFields(described.body)
+        guard described.status == 200, let units = fields.integer("units"), let limit = fields.integer("per_user_limit")
+        else {
+            throw LoadError(
+                "reading drop \(id) answered \(described.status): \(String(decoding: described.body, as: UTF8.self))")
+        }
+        return DropInfo(
+            id: id, units: Int(units), perUserLimit: Int(limit),
+            waitlistCapacity: Int(fields.integer("waitlist_capacity") ?? 0), backend: fields.string("backend") ?? "?",
+            soldBefore: Int(fields.integer("sold") ?? 0), heldBefore: Int(fields.integer("held") ?? 0))
+    }
+
+    static func reportProgress(
+        _ plan: LoadPlan, _ counts: LiveCounts, _ clock: RunClock, _ log: @Sendable (String) -> Void
+    ) async {
+        var last = 0
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .seconds(1))
+            if Task.isCancelled { return }
+            let snapshot = counts.snapshot
+            let outcomes = snapshot.byOutcome.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }
+            log(
+                String(
+                    format: "%6.1f s  sent %d  answered %d  %d/s  p99 %.1f ms  %@", Double(clock.now()) / 1e9,
+                    snapshot.sent, snapshot.answered, snapshot.answered - last,
+                    snapshot.latencies.milliseconds(atPercentile: 99), outcomes.joined(separator: ", ")))
+            last = snapshot.answered
+        }
+    }
+}
+
+/// The drop as the run found it.
+public struct DropInfo: Sendable, Codable {
+    public let id: String
+    public let units: Int
+    public let perUserLimit: Int
+    public let waitlistCapacity: Int
+    public let backend: String
+    /// Units sold or held when the run began: a used drop's units are not all free.
+    public let soldBefore: Int
+    public let heldBefore: Int
+}
+
+public struct LoadError: Error, CustomStringConvertible {
+    public let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Nanoseconds since the run began, on the monotonic clock.
+struct RunClock: Sendable {
+    let start = ContinuousClock.now
+    func now() -> Int64 {
+        let elapsed = ContinuousClock.now - start
+        return elapsed.components.seconds * 1_000_000_000 + elapsed.components.attoseconds / 1_000_000_000
+    }
+}
+
+/// The confirms scheduled so far, to wait for at the end.
+final class TaskList: Sendable {
+    private let tasks = Mutex<[Task<Void, Never>]>([])
+    func append(_ task: Task<Void, Never>) { tasks.withLock { $0.append(task) } }
+    var all: [Task<Void, Never>] { tasks.withLock { $0 } }
+}
+
+/// Hands out 0, 1, 2, … to concurrent workers.
+final class TicketCounter: Sendable {
+    private let value = Atomic<Int>(0)
+    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+}
+
+/// A small fast generator, seeded per worker so a run's mix is repeatable.
+struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
+    }
+    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+    mutating func chance(_ share: Double) -> Bool { share > 0 && unit() < share }
+}
+
+/// Connections shared by the confirms, which come at random times.
+actor ConnectionPool {
+    private let host: String
+    private let port: Int
+    private let size: Int
+    private var idle: [HTTP1Connection] = []
+    private var open = 0
+    private var waiters: [CheckedContinuation<HTTP1Connection?, Never>] = []
+
+    init(host: String, port: Int, size: Int) {
+        self.host = host
+        self.port = port
+        self.size = size
+    }
+
+    func send(
+        _ method: String, _ path: String, headers: [(String, String)], body: [UInt8], timeout: Duration
+    ) async throws -> HTTPReply {
+        let connection = try await acquire()
+        do {
+            let reply = try await connection.send(method, path, headers: headers, body: body, timeout: timeout)
+            giveBack(connection)
+            return reply
+        } catch {
+            connection.close()
+            open -= 1
+            throw error
+        }
+    }
+
+    private func acquire() async throws -> HTTP1Connection {
+        if let connection = idle.popLast() { return connection }
+        if open < size {
+            open += 1
+            do { return try await HTTP1Connection.connect(host: host, port: port) } catch {
+                open -= 1
+                throw error
+            }
+        }
+        if let connection = await withCheckedContinuation({ waiters.append($0) }) { return connection }
+        return try await acquire()
+    }
+
+    private func giveBack(_ connection: HTTP1Connection) {
+        if !waiters.isEmpty {
+            waiters.removeFirst().resume(returning: connection)
+        } else {
+            idle.append(connection)
+        }
+    }
+
+    func close() {
+        idle.forEach { $0.close() }
+        idle.removeAll()
+        waiters.forEach { $0.resume(returning: nil) }
+        waiters.removeAll()
+    }
+}
+
+/// User and system CPU time of this process.
+struct CPUUse: Sendable {
+    let seconds: Double
+    let wall: ContinuousClock.Instant
+
+    static func now() -> CPUUse {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let user = Double(usage.ru_utime.tv_sec) + Double(usage.ru_utime.tv_usec) / 1e6
+        let system = Double(usage.ru_stime.tv_sec) + Double(usage.ru_stime.tv_usec) / 1e6
+        return CPUUse(seconds: user + system, wall: .now)
+    }
+
+    /// CPU seconds used since `earlier`, and as a share of one core over that time.
+    func since(_ earlier: CPUUse) -> (seconds: Double, cores: Double) {
+        let wall = wall - earlier.wall
+        let wallSeconds = Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18
+        return (seconds - earlier.seconds, (seconds - earlier.seconds) / max(wallSeconds, 1e-9))
+    }
+}

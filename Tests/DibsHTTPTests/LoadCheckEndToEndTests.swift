@@ -1,0 +1,81 @@
+import DibsApp
+import DibsCore
+import DibsHTTP
+import DibsLoad
+import DibsPostgres
+import DibsRedis
+import Hummingbird
+import HummingbirdTesting
+import LeaseStoreConformance
+import Logging
+import XCTest
+
+/// `dibs-load` end to end: it catches the oversell of a deliberately racy claim handler, and
+/// passes against `dibs serve` on Redis and on Postgres.
+final class LoadCheckEndToEndTests: XCTestCase {
+    func testCatchesTheOversellOfARacyHandler() async throws {
+        let clock = ManualClock(start: SystemClock().now())
+        let server = try TestServer(store: RacyLeaseStore(clock: clock), clock: clock)
+        let app = Application(
+            router: DibsHTTPServer.router(service: server.service, settings: server.settings),
+            configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)))
+        let (operatorKey, storefrontKey) = (server.operatorKey, server.storefrontKey)
+        try await app.test(.live) { client in
+            var plan = LoadPlan()
+            plan.port = try XCTUnwrap(client.port)
+            plan.operatorKey = operatorKey
+            plan.storefrontKey = storefrontKey
+            plan.units = 10
+            plan.backend = "racy"
+            plan.claims = 600
+            plan.shoppers = 600
+            plan.connections = 32
+            plan.progress = false
+            let report = try await LoadRun.run(plan)
+            XCTAssertFalse(report.passed, report.text)
+            let broken = Set(report.safetyViolations.map(\.invariant))
+            XCTAssertTrue(
+                broken.contains("single lease per unit"),
+                "the oversell was not named: \(broken)\n\(report.text)")
+            XCTAssertFalse(report.safetyViolations.first?.witnesses.isEmpty ?? true, "a violation names its witnesses")
+        }
+    }
+
+    func testPassesAgainstDibsServeOnRedisAndPostgres() async throws {
+        let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
+        let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
+        let op = APIKey.generate()
+        let sf = APIKey.generate()
+        try await withKeyStore(postgres) { keys in
+            let now = SystemClock().now()
+            try await keys.insert(op.record(name: "load-test-operator", scope: .operator, createdAt: now))
+            try await keys.insert(sf.record(name: "load-test-storefront", scope: .storefront, createdAt: now))
+        }
+        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
+        configuration.port = 0
+        configuration.settings.perIPLimit = nil
+        configuration.settings.perShopperLimit = nil
+        let server = try await LiveServer.start(configuration)
+        defer { server.stop() }
+        for backend in ["redis", "postgres"] {
+            var plan = LoadPlan()
+            plan.port = server.port
+            plan.operatorKey = op.text
+            plan.storefrontKey = sf.text
+            plan.backend = backend
+            plan.units = 50
+            plan.claims = 1_500
+            plan.shoppers = 500
+            plan.connections = 32
+            plan.scenario = .checkout
+            plan.confirmDelay = .milliseconds(100)
+            plan.progress = false
+            let report = try await LoadRun.run(plan)
+            XCTAssertTrue(report.passed, "\(backend):\n\(report.text)")
+            XCTAssertEqual(report.claimOutcomes["held"], 50, "\(backend): \(report.claimOutcomes)")
+            XCTAssertEqual(report.confirmOutcomes["confirmed"], 50, "\(backend): \(report.confirmOutcomes)")
+            XCTAssertGreaterThan(report.retries, 0)
+            XCTAssertEqual(report.drop.backend, backend)
+        }
+    }
+}
