@@ -245,10 +245,8 @@ public struct LoadReport: Sendable, Codable {
         lines.append("")
         lines.append("latency (ms)        count      p50      p90      p99    p99.9      max")
         func row(_ name: String, _ l: Latency) -> String {
-            String(
-                format: "%-16@ %8llu %8.2f %8.2f %8.2f %8.2f %8.2f", name as NSString, l.count, l.p50, l.p90, l.p99,
-                l.p999,
-                l.max)
+            name.padding(toLength: 16, withPad: " ", startingAt: 0)
+                + String(format: " %8llu %8.2f %8.2f %8.2f %8.2f %8.2f", l.count, l.p50, l.p90, l.p99, l.p999, l.max)
         }
         lines.append(row(model == "open" ? "claim (intended)" : "claim", claimLatency))
         if confirmLatency.count > 0 { lines.append(row("confirm", confirmLatency)) }
