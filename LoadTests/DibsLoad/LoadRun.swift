@@ -24,7 +24,7 @@ public enum LoadRun {
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<min(plan.connections, plan.claims) {
                 group.addTask {
-                    var random = SplitMix(seed: plan.seed &+ UInt64(worker) &* 0x9E37_79B9_7F4A_7C15)
+                    var random = SeededGenerator(seed: plan.seed &+ UInt64(worker) &* 0x9E37_79B9_7F4A_7C15)
                     var connection = try await HTTP1Connection.connect(host: plan.host, port: plan.port)
                     defer { connection.close() }
                     while true {
@@ -297,18 +297,10 @@ final class TicketCounter: Sendable {
     func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }
 
-/// A small fast generator, seeded per worker so a run's mix is repeatable.
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
+extension SeededGenerator {
+    /// A uniform value in [0, 1).
+    mutating func unit() -> Double { Double.random(in: 0..<1, using: &self) }
+    /// True with probability `share`.
     mutating func chance(_ share: Double) -> Bool { share > 0 && unit() < share }
 }
 

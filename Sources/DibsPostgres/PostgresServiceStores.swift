@@ -2,23 +2,34 @@ public import DibsCore
 public import Logging
 public import PostgresNIO
 
-/// The drop directory in `dibs_drops`, which both lease stores write when they create a drop.
-public struct PostgresDropDirectory: DropDirectory {
-    private let client: PostgresClient
-    private let logger: Logger
-    private let errors: PostgresErrorMapper
+/// What every Postgres-backed part holds: the client, the logger for its queries, and the
+/// mapping of PostgresNIO's errors to `DibsError`s that name the server.
+struct PostgresAccess: Sendable {
+    let client: PostgresClient
+    let logger: Logger
+    let errors: PostgresErrorMapper
 
-    /// Makes a directory on a client whose `run()` the caller keeps going.
-    public init(client: PostgresClient, server: PostgresURL, logger: Logger) {
+    init(client: PostgresClient, server: PostgresURL, logger: Logger) {
         self.client = client
         self.logger = logger
         self.errors = PostgresErrorMapper(server: "Postgres at \(server.host):\(server.port)")
     }
+}
+
+/// The drop directory in `dibs_drops`, which both lease stores write when they create a drop.
+public struct PostgresDropDirectory: DropDirectory {
+    private let db: PostgresAccess
+
+    /// Makes a directory on a client whose `run()` the caller keeps going.
+    public init(client: PostgresClient, server: PostgresURL, logger: Logger) {
+        db = PostgresAccess(client: client, server: server, logger: logger)
+    }
 
     public func locate(_ drop: DropID) async throws -> DropLocation? {
-        try await errors.mapping {
-            let rows = try await client.query(
-                "SELECT backend, cancelled_at IS NOT NULL FROM dibs_drops WHERE id = \(drop.rawValue)", logger: logger
+        try await db.errors.mapping {
+            let rows = try await db.client.query(
+                "SELECT backend, cancelled_at IS NOT NULL FROM dibs_drops WHERE id = \(drop.rawValue)",
+                logger: db.logger
             ).collect()
             guard let row = rows.first else { return nil }
             let (backend, cancelled) = try row.decode((String, Bool).self)
@@ -30,12 +41,12 @@ public struct PostgresDropDirectory: DropDirectory {
     public func didCreate(_ drop: DropID, backend: String) {}
 
     public func cancel(_ drop: DropID) async throws {
-        _ = try await errors.mapping {
-            let rows = try await client.query(
+        _ = try await db.errors.mapping {
+            let rows = try await db.client.query(
                 """
                 UPDATE dibs_drops SET cancelled_at = coalesce(cancelled_at, now()) WHERE id = \(drop.rawValue)
                 RETURNING id
-                """, logger: logger
+                """, logger: db.logger
             ).collect()
             if rows.isEmpty { throw DibsError(.unknownDrop, "no drop \(drop)") }
         }
@@ -44,25 +55,21 @@ public struct PostgresDropDirectory: DropDirectory {
 
 /// API keys in `dibs_api_keys`: the id, scope, salt and hash, never the secret.
 public struct PostgresAPIKeyStore: APIKeyStore {
-    private let client: PostgresClient
-    private let logger: Logger
-    private let errors: PostgresErrorMapper
+    private let db: PostgresAccess
 
     /// Makes a key store on a client whose `run()` the caller keeps going.
     public init(client: PostgresClient, server: PostgresURL, logger: Logger) {
-        self.client = client
-        self.logger = logger
-        self.errors = PostgresErrorMapper(server: "Postgres at \(server.host):\(server.port)")
+        db = PostgresAccess(client: client, server: server, logger: logger)
     }
 
     public func insert(_ record: APIKeyRecord) async throws {
-        _ = try await errors.mapping {
-            try await client.query(
+        _ = try await db.errors.mapping {
+            try await db.client.query(
                 """
                 INSERT INTO dibs_api_keys (id, name, scope, salt, hash, created_at)
                 VALUES (\(record.id), \(record.name), \(record.scope.rawValue), \(ByteBuffer(bytes: record.salt)),
                         \(ByteBuffer(bytes: record.hash)), to_timestamp(\(record.createdAt.milliseconds) / 1000.0))
-                """, logger: logger
+                """, logger: db.logger
             ).collect()
         }
     }
@@ -72,12 +79,12 @@ public struct PostgresAPIKeyStore: APIKeyStore {
     }
 
     public func revoke(id: String, at time: Timestamp) async throws -> Bool {
-        try await errors.mapping {
-            let rows = try await client.query(
+        try await db.errors.mapping {
+            let rows = try await db.client.query(
                 """
                 UPDATE dibs_api_keys SET revoked_at = coalesce(revoked_at, to_timestamp(\(time.milliseconds) / 1000.0))
                  WHERE id = \(id) RETURNING id
-                """, logger: logger
+                """, logger: db.logger
             ).collect()
             return !rows.isEmpty
         }
@@ -88,13 +95,13 @@ public struct PostgresAPIKeyStore: APIKeyStore {
     }
 
     private func select(_ filter: PostgresQuery) async throws -> [APIKeyRecord] {
-        try await errors.mapping {
+        try await db.errors.mapping {
             var query: PostgresQuery =
                 "SELECT id, name, scope, salt, hash, dibs_ms(created_at), dibs_ms(revoked_at) FROM dibs_api_keys "
             query.sql += filter.sql
             query.binds = filter.binds
             var records: [APIKeyRecord] = []
-            let rows = try await client.query(query, logger: logger)
+            let rows = try await db.client.query(query, logger: db.logger)
             for try await (id, name, scope, salt, hash, created, revoked) in rows.decode(
                 (String, String, String, ByteBuffer, ByteBuffer, Int64, Int64?).self)
             {
@@ -115,24 +122,20 @@ public struct PostgresAPIKeyStore: APIKeyStore {
 /// Idempotency-Keys in `dibs_idempotency`, for a server without Redis. Expired rows are
 /// overwritten in place when their key comes back, and deleted by `purgeExpired`.
 public struct PostgresIdempotencyStore: IdempotencyStore {
-    private let client: PostgresClient
-    private let logger: Logger
-    private let errors: PostgresErrorMapper
+    private let db: PostgresAccess
 
     /// Makes a store on a client whose `run()` the caller keeps going.
     public init(client: PostgresClient, server: PostgresURL, logger: Logger) {
-        self.client = client
-        self.logger = logger
-        self.errors = PostgresErrorMapper(server: "Postgres at \(server.host):\(server.port)")
+        db = PostgresAccess(client: client, server: server, logger: logger)
     }
 
     public func begin(key: String, fingerprint: [UInt8], pendingFor: Duration) async throws -> IdempotencyStart {
-        try await errors.mapping {
-            let rows = try await client.query(
+        try await db.errors.mapping {
+            let rows = try await db.client.query(
                 """
                 SELECT outcome, fingerprint, status, body
                   FROM dibs_idempotency_begin(\(key), \(ByteBuffer(bytes: fingerprint)), \(pendingFor.wholeMilliseconds))
-                """, logger: logger
+                """, logger: db.logger
             ).collect()
             guard let row = rows.first else { throw DibsError(.internalError, "idempotency_begin gave no row") }
             let (outcome, first, status, body) = try row.decode((String, ByteBuffer?, Int?, ByteBuffer?).self)
@@ -149,12 +152,12 @@ public struct PostgresIdempotencyStore: IdempotencyStore {
     }
 
     public func peek(key: String, fingerprint: [UInt8]) async throws -> IdempotencyStart? {
-        try await errors.mapping {
-            let rows = try await client.query(
+        try await db.errors.mapping {
+            let rows = try await db.client.query(
                 """
                 SELECT state, fingerprint, status, body FROM dibs_idempotency
                  WHERE key = \(key) AND expires_at > clock_timestamp()
-                """, logger: logger
+                """, logger: db.logger
             ).collect()
             guard let row = rows.first else { return nil }
             let (state, first, status, body) = try row.decode((String, ByteBuffer, Int?, ByteBuffer?).self)
@@ -167,22 +170,22 @@ public struct PostgresIdempotencyStore: IdempotencyStore {
     }
 
     public func complete(key: String, record: IdempotencyRecord, keepFor: Duration) async throws {
-        _ = try await errors.mapping {
-            try await client.query(
+        _ = try await db.errors.mapping {
+            try await db.client.query(
                 """
                 UPDATE dibs_idempotency
                    SET state = 'done', status = \(record.status), body = \(ByteBuffer(bytes: record.body)),
                        expires_at = clock_timestamp() + \(keepFor.wholeMilliseconds) * interval '1 millisecond'
                  WHERE key = \(key)
-                """, logger: logger
+                """, logger: db.logger
             ).collect()
         }
     }
 
     public func abandon(key: String) async throws {
-        _ = try await errors.mapping {
-            try await client.query(
-                "DELETE FROM dibs_idempotency WHERE key = \(key) AND state = 'pending'", logger: logger
+        _ = try await db.errors.mapping {
+            try await db.client.query(
+                "DELETE FROM dibs_idempotency WHERE key = \(key) AND state = 'pending'", logger: db.logger
             )
             .collect()
         }
@@ -190,9 +193,9 @@ public struct PostgresIdempotencyStore: IdempotencyStore {
 
     /// Deletes answers kept past their time; returns how many.
     public func purgeExpired() async throws -> Int {
-        try await errors.mapping {
-            let rows = try await client.query(
-                "DELETE FROM dibs_idempotency WHERE expires_at < clock_timestamp() RETURNING 1", logger: logger
+        try await db.errors.mapping {
+            let rows = try await db.client.query(
+                "DELETE FROM dibs_idempotency WHERE expires_at < clock_timestamp() RETURNING 1", logger: db.logger
             ).collect()
             return rows.count
         }

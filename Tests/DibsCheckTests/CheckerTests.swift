@@ -199,19 +199,6 @@ func op(_ id: Int, _ shopper: String, _ invoke: Int64, _ response: Int64?, _ res
     }
 }
 
-/// A small deterministic generator (SplitMix64), so a failure can be replayed.
-struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct SaleRuleTests {
     @Test func aSaleAndItsRetryAreLegal() {
         let history = History(

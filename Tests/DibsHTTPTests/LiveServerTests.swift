@@ -15,22 +15,12 @@ import XCTest
 /// `dibs serve` on a real socket, against the Redis and Postgres of `scripts/dev`.
 final class LiveServerTests: XCTestCase {
     func testClaimPathOnRedisAndPostgres() async throws {
-        let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
-        let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
-        let op = APIKey.generate()
-        let sf = APIKey.generate()
-        try await withKeyStore(postgres) { keys in
-            let now = SystemClock().now()
-            try await keys.insert(op.record(name: "live-test-operator", scope: .operator, createdAt: now))
-            try await keys.insert(sf.record(name: "live-test-storefront", scope: .storefront, createdAt: now))
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perShopperLimit = RateLimit(perSecond: 1, burst: 2)
         }
-        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
-        configuration.port = 0
-        configuration.settings.perIPLimit = nil
-        configuration.settings.perShopperLimit = RateLimit(perSecond: 1, burst: 2)
-        let server = try await LiveServer.start(configuration)
         defer { server.stop() }
-        let api = API(operatorKey: op.text, storefrontKey: sf.text, send: server.send)
+        let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: server.send)
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
 
         for backend in ["redis", "postgres"] {
@@ -110,6 +100,26 @@ final class LiveServer: Sendable {
     }
 
     func stop() { task.cancel() }
+
+    /// A server on the Redis and Postgres of `scripts/dev`, with a fresh operator key and
+    /// storefront key in its key store.
+    static func startOnDevServers(_ adjust: (inout ServeConfiguration) -> Void) async throws -> (
+        LiveServer, operatorKey: String, storefrontKey: String
+    ) {
+        let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
+        let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
+        let op = APIKey.generate()
+        let sf = APIKey.generate()
+        try await withKeyStore(postgres) { keys in
+            let now = SystemClock().now()
+            try await keys.insert(op.record(name: "test-operator", scope: .operator, createdAt: now))
+            try await keys.insert(sf.record(name: "test-storefront", scope: .storefront, createdAt: now))
+        }
+        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
+        configuration.port = 0
+        adjust(&configuration)
+        return (try await start(configuration), op.text, sf.text)
+    }
 
     /// One request on a new connection.
     @Sendable func send(_ method: HTTPRequest.Method, _ path: String, _ headers: HTTPFields, _ body: [UInt8]?)

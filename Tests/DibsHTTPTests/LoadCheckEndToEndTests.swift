@@ -42,26 +42,16 @@ final class LoadCheckEndToEndTests: XCTestCase {
     }
 
     func testPassesAgainstDibsServeOnRedisAndPostgres() async throws {
-        let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
-        let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
-        let op = APIKey.generate()
-        let sf = APIKey.generate()
-        try await withKeyStore(postgres) { keys in
-            let now = SystemClock().now()
-            try await keys.insert(op.record(name: "load-test-operator", scope: .operator, createdAt: now))
-            try await keys.insert(sf.record(name: "load-test-storefront", scope: .storefront, createdAt: now))
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perShopperLimit = nil
         }
-        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
-        configuration.port = 0
-        configuration.settings.perIPLimit = nil
-        configuration.settings.perShopperLimit = nil
-        let server = try await LiveServer.start(configuration)
         defer { server.stop() }
         for backend in ["redis", "postgres"] {
             var plan = LoadPlan()
             plan.port = server.port
-            plan.operatorKey = op.text
-            plan.storefrontKey = sf.text
+            plan.operatorKey = operatorKey
+            plan.storefrontKey = storefrontKey
             plan.backend = backend
             plan.units = 50
             plan.claims = 1_500
