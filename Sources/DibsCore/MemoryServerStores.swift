@@ -48,7 +48,9 @@ public final class MemoryIdempotencyStore: IdempotencyStore {
     }
 
     public func abandon(key: String) {
-        _ = entries.withLock { $0.removeValue(forKey: key) }
+        entries.withLock { entries in
+            if case .pending = entries[key] { entries[key] = nil }
+        }
     }
 }
 

@@ -1,27 +1,13 @@
 public import DibsCore
 
-/// Idempotency-Keys in Redis, one hash per key (`st` pending|done, `fp`, `status`, `body`)
-/// that expires by itself: the in-flight mark after `pendingFor`, the answer after `keepFor`.
+/// Idempotency-Keys in Redis, one string per key that expires by itself: `pending|<fp>` while
+/// its request runs (for `pendingFor`), then `done|<fp>|<status>|<body>` (for `keepFor`).
+/// Plain `SET … NX PX` and `GET`, not scripts: a claim's answer is written on the hot path.
 public struct RedisIdempotencyStore: IdempotencyStore {
-    static let begin = Script(
-        """
-        local h = redis.call('HMGET', KEYS[1], 'st', 'fp', 'status', 'body')
-        if not h[1] then
-          redis.call('HSET', KEYS[1], 'st', 'pending', 'fp', ARGV[1])
-          redis.call('PEXPIRE', KEYS[1], ARGV[2])
-          return {'started'}
-        end
-        return {h[1], h[2] or '', h[3] or '', h[4] or ''}
-        """)
-    static let complete = Script(
-        """
-        redis.call('HSET', KEYS[1], 'st', 'done', 'fp', ARGV[1], 'status', ARGV[2], 'body', ARGV[3])
-        redis.call('PEXPIRE', KEYS[1], ARGV[4])
-        return 'ok'
-        """)
     static let abandon = Script(
         """
-        if redis.call('HGET', KEYS[1], 'st') == 'pending' then redis.call('DEL', KEYS[1]) end
+        local v = redis.call('GET', KEYS[1])
+        if v and string.sub(v, 1, 8) == 'pending|' then redis.call('DEL', KEYS[1]) end
         return 'ok'
         """)
 
@@ -33,48 +19,44 @@ public struct RedisIdempotencyStore: IdempotencyStore {
     static func key(_ key: String) -> String { "dibs:idem:{\(key)}" }
 
     public func begin(key: String, fingerprint: [UInt8], pendingFor: Duration) async throws -> IdempotencyStart {
-        let reply = try await client.eval(
-            Self.begin, keys: [Self.key(key)],
-            arguments: [Hex.encode(fingerprint), String(pendingFor.wholeMilliseconds)])
-        guard case .array(let parts) = reply, let state = parts.first?.text else {
-            throw DibsError(.internalError, "Redis answered \(reply) to an idempotency check")
-        }
-        if state == "started" { return .started }
-        guard parts.count == 4 else {
-            throw DibsError(.internalError, "Redis answered \(reply) to an idempotency check")
-        }
-        guard parts[1].text == Hex.encode(fingerprint) else { return .mismatch }
-        if state == "pending" { return .inFlight }
-        let record = IdempotencyRecord(
-            fingerprint: fingerprint, status: Int(parts[2].integer ?? 500), body: Array((parts[3].text ?? "").utf8))
-        return .completed(record)
+        let marked = try await client.send([
+            "SET", Self.key(key), "pending|" + Hex.encode(fingerprint), "NX", "PX",
+            String(pendingFor.wholeMilliseconds),
+        ])
+        if marked.text == "OK" { return .started }
+        // Taken: read what is there. (It may have expired in between: then start afresh.)
+        if let found = try await peek(key: key, fingerprint: fingerprint) { return found }
+        return try await begin(key: key, fingerprint: fingerprint, pendingFor: pendingFor)
     }
 
     public func peek(key: String, fingerprint: [UInt8]) async throws -> IdempotencyStart? {
-        let reply = try await client.send(["HMGET", Self.key(key), "st", "fp", "status", "body"])
-        guard case .array(let parts) = reply, parts.count == 4 else {
+        let reply = try await client.send(["GET", Self.key(key)])
+        if case .null = reply { return nil }
+        guard case .bulk(let bytes) = reply else {
             throw DibsError(.internalError, "Redis answered \(reply) to an idempotency lookup")
         }
-        guard let state = parts[0].text else { return nil }
-        guard parts[1].text == Hex.encode(fingerprint) else { return .mismatch }
-        if state == "pending" { return .inFlight }
-        return .completed(
-            IdempotencyRecord(
-                fingerprint: fingerprint, status: Int(parts[2].integer ?? 500), body: Array((parts[3].text ?? "").utf8))
-        )
+        return try Self.decode(bytes, fingerprint: fingerprint)
     }
 
     public func complete(key: String, record: IdempotencyRecord, keepFor: Duration) async throws {
-        _ = try await client.eval(
-            Self.complete, keys: [Self.key(key)],
-            arguments: [
-                Hex.encode(record.fingerprint), String(record.status), String(decoding: record.body, as: UTF8.self),
-                String(keepFor.wholeMilliseconds),
-            ])
+        let value =
+            "done|\(Hex.encode(record.fingerprint))|\(record.status)|" + String(decoding: record.body, as: UTF8.self)
+        _ = try await client.send(["SET", Self.key(key), value, "PX", String(keepFor.wholeMilliseconds)])
     }
 
     public func abandon(key: String) async throws {
         _ = try await client.eval(Self.abandon, keys: [Self.key(key)], arguments: [])
+    }
+
+    static func decode(_ bytes: [UInt8], fingerprint: [UInt8]) throws -> IdempotencyStart {
+        let parts = bytes.split(separator: UInt8(ascii: "|"), maxSplits: 3, omittingEmptySubsequences: false)
+        guard parts.count >= 2 else { throw DibsError(.internalError, "a malformed idempotency entry in Redis") }
+        guard Array(parts[1]) == Array(Hex.encode(fingerprint).utf8) else { return .mismatch }
+        if parts[0].elementsEqual("pending".utf8) { return .inFlight }
+        guard parts.count == 4, let status = Int(String(decoding: parts[2], as: UTF8.self)) else {
+            throw DibsError(.internalError, "a malformed idempotency entry in Redis")
+        }
+        return .completed(IdempotencyRecord(fingerprint: fingerprint, status: status, body: Array(parts[3])))
     }
 }
 
