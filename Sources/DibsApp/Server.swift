@@ -65,8 +65,9 @@ public func runServer(
         background.logLevel = .error
         let postgres = PostgresClient(configuration: pg, backgroundLogger: background)
         var stores: [any LeaseStore] = [PostgresLeaseStore(client: postgres, server: postgresURL, logger: logger)]
-        var idempotency: any IdempotencyStore = PostgresIdempotencyStore(
-            client: postgres, server: postgresURL, logger: logger)
+        let postgresAnswers = PostgresIdempotencyStore(client: postgres, server: postgresURL, logger: logger)
+        var idempotency: any IdempotencyStore = postgresAnswers
+        var extra: [any Service] = [postgres]
         var limiter: any RateLimiter = InProcessRateLimiter()
         var redis: RedisClient?
         if let redisURL {
@@ -80,12 +81,14 @@ public func runServer(
             limiter = RedisRateLimiter(client: client)
         }
         defer { redis?.close() }
+        // Answers kept in Postgres are deleted once their time is up (Redis expires its own).
+        if redis == nil { extra.append(AnswerPurger(store: postgresAnswers, interval: .seconds(600), logger: logger)) }
         let service = DibsService(
             stores: stores, directory: PostgresDropDirectory(client: postgres, server: postgresURL, logger: logger),
             keys: PostgresAPIKeyStore(client: postgres, server: postgresURL, logger: logger),
             idempotency: idempotency, limiter: limiter, settings: configuration.settings, metrics: DibsMetrics(),
             logger: logger)
-        try await serve(service, configuration, extra: [postgres], logger: logger, onListening: onListening)
+        try await serve(service, configuration, extra: extra, logger: logger, onListening: onListening)
     }
 }
 
@@ -111,6 +114,27 @@ private func serve(
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await group.run()
+}
+
+/// Deletes the idempotency answers kept in Postgres past their time, every `interval`.
+struct AnswerPurger: Service {
+    let store: PostgresIdempotencyStore
+    let interval: Duration
+    let logger: Logger
+
+    func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                try await Task.sleep(for: interval)
+                do {
+                    let purged = try await store.purgeExpired()
+                    if purged > 0 { logger.debug("purged idempotency answers", metadata: ["count": "\(purged)"]) }
+                } catch {
+                    logger.warning("purging idempotency answers failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+    }
 }
 
 /// Refreshes the drop gauges of `/metrics` every `interval`.

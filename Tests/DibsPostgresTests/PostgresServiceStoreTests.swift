@@ -1,6 +1,7 @@
 import DibsCore
 import DibsPostgres
 import LeaseStoreConformance
+import PostgresNIO
 import Testing
 
 @Suite("The HTTP service's Postgres stores, against the Postgres of scripts/dev")
@@ -10,7 +11,17 @@ struct PostgresServiceStoreTests {
             let store = PostgresIdempotencyStore(
                 client: client, server: try TestPostgres.url(), logger: TestPostgres.logger)
             try await ServiceStoreContracts.verifyIdempotency(store)
-            #expect(try await store.purgeExpired() >= 0)
+            // An entry past its time is deleted by the purge, and only such entries are.
+            let key = "purge-\(UInt32.random(in: 0...UInt32.max))"
+            #expect(try await store.begin(key: key, fingerprint: [1], pendingFor: .milliseconds(1)) == .started)
+            let kept = "kept-\(UInt32.random(in: 0...UInt32.max))"
+            #expect(try await store.begin(key: kept, fingerprint: [1], pendingFor: .seconds(60)) == .started)
+            try await Task.sleep(for: .milliseconds(20))
+            #expect(try await store.purgeExpired() >= 1)
+            let rows = try await client.query(
+                "SELECT key FROM dibs_idempotency WHERE key IN (\(key), \(kept))", logger: TestPostgres.logger
+            ).collect()
+            #expect(try rows.map { try $0.decode(String.self) } == [kept])
         }
     }
 
