@@ -41,5 +41,16 @@ public struct LoadPlan: Sendable {
     /// Live progress on standard error.
     public var progress = true
 
+    /// Faults the run inflicts on processes it started itself.
+    public enum Fault: String, Sendable, CaseIterable {
+        /// kill -9 the server a third of the way through the claims, then start it again.
+        case killServer = "kill-server"
+    }
+
+    public var fault: Fault?
+    /// The command line of the `dibs serve` the run starts itself (needed by a fault), with a
+    /// fixed `--port`; `host`/`port` are then taken from what it prints.
+    public var serveCommand: [String]?
+
     public init() {}
 }

@@ -19,6 +19,8 @@ public struct LoadReport: Sendable, Codable {
 
     public let drop: DropInfo
     public let scenario: String
+    /// The fault the run inflicted, if any.
+    public let fault: String?
     /// `closed` (N connections) or `open` (claims per second, on a schedule).
     public let model: String
     public let connections: Int
@@ -120,7 +122,7 @@ public struct LoadReport: Sendable, Codable {
                 status < 500, firstStatus < 500, status != 429, firstStatus != 429,
                 retry.outcome != "idempotency-in-flight"
             else { continue }
-            if status != firstStatus || retry.body != first.body {
+            if status != firstStatus || (retry.body != first.body && !Self.sameClaim(first, retry)) {
                 findings.append(
                     Finding(
                         kind: "idempotency", invariant: "same-key-same-answer",
@@ -190,7 +192,8 @@ public struct LoadReport: Sendable, Codable {
         }
 
         return LoadReport(
-            drop: drop, scenario: plan.scenario.rawValue, model: plan.rate == nil ? "closed" : "open",
+            drop: drop, scenario: plan.scenario.rawValue, fault: plan.fault?.rawValue,
+            model: plan.rate == nil ? "closed" : "open",
             connections: plan.connections, targetRate: plan.rate, claims: claims.count, shoppers: plan.shoppers,
             claimSeconds: claimsSeconds, totalSeconds: totalSeconds, claimRate: achieved,
             claimOutcomes: Dictionary(claims.map { ($0.outcome, 1) }, uniquingKeysWith: +),
@@ -199,6 +202,13 @@ public struct LoadReport: Sendable, Codable {
             confirmLatency: latency(confirms.compactMap { op in op.response.map { $0 - op.invoke } }),
             lateness: lateness, keptRate: keptRate, generatorCPUSeconds: cpu.seconds, generatorCores: cpu.cores,
             findings: findings, leases: leases, timeline: timeline)
+    }
+
+    /// Whether a tokenless replay (the store's, when the kept answer is gone) names the same
+    /// claim, unit and fence as the first answer.
+    static func sameClaim(_ first: RecordedOperation, _ retry: RecordedOperation) -> Bool {
+        FlatFields(retry.body).string("hold_token") == nil && first.claim == retry.claim && first.unit == retry.unit
+            && first.fence == retry.fence && first.claim != nil
     }
 
     /// A claim as the checker models it; `nil` for answers that prove nothing was done
@@ -225,7 +235,8 @@ public struct LoadReport: Sendable, Codable {
                     ? " (\(drop.soldBefore) sold, \(drop.heldBefore) held before)" : ""))
         lines.append(
             "\(model) model, \(scenario), \(claims) claims by \(shoppers) shoppers on \(connections) connections"
-                + (targetRate.map { String(format: ", target %.0f claims/s", $0) } ?? ""))
+                + (targetRate.map { String(format: ", target %.0f claims/s", $0) } ?? "")
+                + (fault.map { ", fault \($0)" } ?? ""))
         lines.append(
             String(
                 format: "claims took %.2f s: %.0f claims/s; whole run %.2f s; generator CPU %.2f s (%.0f%% of a core)",

@@ -10,6 +10,20 @@ public enum LoadRun {
     public static func run(_ plan: LoadPlan, log: @escaping @Sendable (String) -> Void = { _ in }) async throws
         -> LoadReport
     {
+        guard let command = plan.serveCommand else { return try await runAgainst(plan, server: nil, log: log) }
+        let server = ServerUnderTest(command: command)
+        var plan = plan
+        plan.port = try server.start()
+        defer { server.stop() }
+        return try await runAgainst(plan, server: server, log: log)
+    }
+
+    static func runAgainst(
+        _ plan: LoadPlan, server: ServerUnderTest?, log: @escaping @Sendable (String) -> Void
+    ) async throws -> LoadReport {
+        if plan.fault != nil && server == nil {
+            throw LoadError("a fault needs a server the run starts itself (--serve-command)")
+        }
         let clock = RunClock()
         let runTag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let drop = try await prepareDrop(plan, runTag: runTag)
@@ -20,6 +34,19 @@ public enum LoadRun {
 
         let progress = plan.progress ? Task { await reportProgress(plan, counts, clock, log) } : nil
         let tickets = TicketCounter()
+        let faults = Task {
+            guard plan.fault == .killServer, let server else { return }
+            while tickets.peek < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
+            log("fault: kill -9 of dibs serve after \(tickets.peek) claims")
+            server.kill()
+            try? await Task.sleep(for: .milliseconds(500))
+            do {
+                try server.start()
+                log("fault: dibs serve started again")
+            } catch {
+                log("fault: dibs serve did not start again: \(error)")
+            }
+        }
         let confirmTasks = TaskList()
         try await withThrowingTaskGroup(of: Void.self) { group in
             for worker in 0..<min(plan.connections, plan.claims) {
@@ -71,6 +98,8 @@ public enum LoadRun {
             try await group.waitForAll()
         }
         let claimsEnded = clock.now()
+        faults.cancel()
+        await faults.value
         for task in confirmTasks.all { await task.value }
         progress?.cancel()
         await confirms.close()
@@ -122,11 +151,18 @@ public enum LoadRun {
             return ClaimAnswer(status: reply.status, claim: operation.claim, token: fields.string("hold_token"))
         } catch {
             counts.answered("no-answer", latency: clock.now() - intended)
-            if !connection.isActive, let fresh = try? await HTTP1Connection.connect(host: plan.host, port: plan.port) {
-                connection = fresh
-            }
+            if !connection.isActive { connection = await reconnect(plan) ?? connection }
             return nil
         }
+    }
+
+    /// A new connection, trying for up to 15 s (a server being restarted is briefly away).
+    static func reconnect(_ plan: LoadPlan) async -> HTTP1Connection? {
+        for _ in 0..<150 {
+            if let fresh = try? await HTTP1Connection.connect(host: plan.host, port: plan.port) { return fresh }
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+        return nil
     }
 
     static func confirm(
@@ -169,7 +205,9 @@ public enum LoadRun {
             operations[$0].kind == .claim && (operations[$0].response == nil || operations[$0].status == 504)
         }
         guard !unknown.isEmpty else { return }
-        var connection = try await HTTP1Connection.connect(host: plan.host, port: plan.port)
+        guard var connection = await reconnect(plan) else {
+            throw LoadError("the server is gone: unknowns stay unknown")
+        }
         defer { connection.close() }
         let recorder = Recorder()
         let counts = LiveCounts()
@@ -295,6 +333,7 @@ final class TaskList: Sendable {
 final class TicketCounter: Sendable {
     private let value = Atomic<Int>(0)
     func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
+    var peek: Int { value.load(ordering: .relaxed) }
 }
 
 extension SeededGenerator {

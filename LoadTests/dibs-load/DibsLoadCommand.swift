@@ -39,13 +39,31 @@ struct DibsLoadCommand: AsyncParsableCommand {
     @Option(help: "Fail when the claims' p99 latency is above this, in milliseconds.") var maxP99: Double?
     @Option(help: "Fail when fewer claims per second were answered.") var minRate: Double?
     @Flag(help: "No live progress line.") var quiet = false
+    @Option(help: "A fault: kill-server (kill -9 the server a third of the way through, then start it again).")
+    var fault: String?
+    @Option(
+        help: """
+            Start the server under test from this command line (space-separated, with a fixed --port), \
+            instead of --url: a fault acts only on a server the run started.
+            """)
+    var serveCommand: String?
 
     func run() async throws {
-        guard let url = url ?? ProcessInfo.processInfo.environment["DIBS_URL"], url.hasPrefix("http://") else {
-            throw ValidationError("pass --url http://host:port (or set DIBS_URL)")
-        }
+        let url =
+            url ?? ProcessInfo.processInfo.environment["DIBS_URL"] ?? (serveCommand != nil ? "http://127.0.0.1:0" : "")
+        guard url.hasPrefix("http://") else { throw ValidationError("pass --url http://host:port (or set DIBS_URL)") }
         let authority = url.dropFirst(7).prefix { $0 != "/" }.split(separator: ":")
         guard authority.count == 2, let port = Int(authority[1]) else { throw ValidationError("--url needs a port") }
+        let faultPreset = try fault.map { name in
+            guard let preset = LoadPlan.Fault(rawValue: name) else {
+                throw ValidationError(
+                    "--fault is one of \(LoadPlan.Fault.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            return preset
+        }
+        if faultPreset != nil && serveCommand == nil {
+            throw ValidationError("a fault needs --serve-command: it acts only on a server the run starts itself")
+        }
         let environment = ProcessInfo.processInfo.environment
         guard let operatorKey = operatorKey ?? environment["DIBS_OPERATOR_KEY"],
             let storefrontKey = storefrontKey ?? environment["DIBS_STOREFRONT_KEY"]
@@ -75,6 +93,8 @@ struct DibsLoadCommand: AsyncParsableCommand {
         plan.requestTimeout = .milliseconds(Int64(timeout * 1000))
         plan.seed = seed
         plan.progress = !quiet
+        plan.fault = faultPreset
+        plan.serveCommand = serveCommand.map { $0.split(separator: " ").map(String.init) }
 
         let report = try await LoadRun.run(plan) { line in
             FileHandle.standardError.write(Data((line + "\n").utf8))

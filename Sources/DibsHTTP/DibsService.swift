@@ -75,9 +75,13 @@ public final class DibsService: Sendable {
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
             let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
             if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
-            if outcome.replayed && Self.carriesToken(outcome.decision) {
-                return try await self.replayClaim(scoped, fingerprint)
+            if outcome.replayed && Self.carriesToken(outcome.decision),
+                let kept = try await self.idempotency.peek(key: scoped, fingerprint: fingerprint)
+            {
+                return try self.replay(kept)
             }
+            // A replay whose answer was not kept (the process died between the store and the
+            // write, or the answer outlived its 25 h) is the store's: the outcome, no token.
             let response = self.render(outcome, drop: drop)
             if outcome.holdToken != nil {
                 let record = IdempotencyRecord(fingerprint: fingerprint, status: response.status, body: response.body)
@@ -92,15 +96,6 @@ public final class DibsService: Sendable {
             }
             return response
         }
-    }
-
-    /// The kept answer of a claim whose first answer carried a token; `409` while it is not
-    /// kept yet (the first request is still between the store and the record).
-    private func replayClaim(_ scoped: String, _ fingerprint: [UInt8]) async throws -> APIResponse {
-        guard let earlier = try await idempotency.peek(key: scoped, fingerprint: fingerprint) else {
-            throw Problem(.idempotencyInFlight, "the first request with this Idempotency-Key is still being answered")
-        }
-        return try replay(earlier)
     }
 
     private static func carriesToken(_ decision: ClaimOutcome.Decision) -> Bool {
