@@ -34,6 +34,8 @@ public struct LoadReport: Sendable, Codable {
     public let claimOutcomes: [String: Int]
     public let confirmOutcomes: [String: Int]
     public let retries: Int
+    /// Claims that got no answer (or a 504) and were asked about again with the same key.
+    public let askedAgain: Int
     public let unresolved: Int
     /// Latency from the intended send time, in milliseconds (open model: corrected for
     /// coordinated omission).
@@ -72,7 +74,7 @@ public struct LoadReport: Sendable, Codable {
     public var passed: Bool { safetyViolations.isEmpty && unresolved == 0 && (model == "closed" || keptRate) }
 
     static func make(
-        plan: LoadPlan, drop: DropInfo, operations: [RecordedOperation], claimsSeconds: Double,
+        plan: LoadPlan, drop: DropInfo, operations: [RecordedOperation], askedAgain: Int, claimsSeconds: Double,
         totalSeconds: Double, cpu: (seconds: Double, cores: Double)
     ) -> LoadReport {
         let claims = operations.filter { $0.kind == .claim }
@@ -198,6 +200,7 @@ public struct LoadReport: Sendable, Codable {
             claimSeconds: claimsSeconds, totalSeconds: totalSeconds, claimRate: achieved,
             claimOutcomes: Dictionary(claims.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             confirmOutcomes: Dictionary(confirms.map { ($0.outcome, 1) }, uniquingKeysWith: +), retries: retries.count,
+            askedAgain: askedAgain,
             unresolved: unresolved, claimLatency: claimLatency,
             confirmLatency: latency(confirms.compactMap { op in op.response.map { $0 - op.invoke } }),
             lateness: lateness, keptRate: keptRate, generatorCPUSeconds: cpu.seconds, generatorCores: cpu.cores,
@@ -252,7 +255,12 @@ public struct LoadReport: Sendable, Codable {
             )
         }
         if retries > 0 { lines.append("retries with the same key: \(retries)") }
-        if unresolved > 0 { lines.append("claims with no answer, even on asking again: \(unresolved)") }
+        if askedAgain > 0 {
+            lines.append(
+                "claims without an answer, asked again with the same key: \(askedAgain) (\(unresolved) still unknown)")
+        } else if unresolved > 0 {
+            lines.append("claims with no answer: \(unresolved)")
+        }
         lines.append("")
         lines.append("latency (ms)        count      p50      p90      p99    p99.9      max")
         func row(_ name: String, _ l: Latency) -> String {

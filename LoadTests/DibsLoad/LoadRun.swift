@@ -107,10 +107,11 @@ public enum LoadRun {
         // Requests that got no answer may or may not have taken effect: ask again with the
         // same key, whose replay says which.
         var operations = recorder.all
-        try await resolveUnknowns(&operations, plan, drop, clock)
+        let askedAgain = try await resolveUnknowns(&operations, plan, drop, clock)
         let cpu = CPUUse.now().since(cpuBefore)
         return LoadReport.make(
-            plan: plan, drop: drop, operations: operations, claimsSeconds: Double(claimsEnded) / 1e9,
+            plan: plan, drop: drop, operations: operations, askedAgain: askedAgain,
+            claimsSeconds: Double(claimsEnded) / 1e9,
             totalSeconds: Double(clock.now()) / 1e9, cpu: cpu)
     }
 
@@ -200,11 +201,11 @@ public enum LoadRun {
     /// may hide one); the replay's answer stands for it, at the time it came.
     static func resolveUnknowns(
         _ operations: inout [RecordedOperation], _ plan: LoadPlan, _ drop: DropInfo, _ clock: RunClock
-    ) async throws {
+    ) async throws -> Int {
         let unknown = operations.indices.filter {
             operations[$0].kind == .claim && (operations[$0].response == nil || operations[$0].status == 504)
         }
-        guard !unknown.isEmpty else { return }
+        guard !unknown.isEmpty else { return 0 }
         guard var connection = await reconnect(plan) else {
             throw LoadError("the server is gone: unknowns stay unknown")
         }
@@ -239,6 +240,7 @@ public enum LoadRun {
                 break
             }
         }
+        return unknown.count
     }
 
     /// The drop the run claims on: made fresh (through the operator API) unless named.
@@ -369,6 +371,8 @@ actor ConnectionPool {
         } catch {
             connection.close()
             open -= 1
+            // A slot is free again: a waiter opens a connection of its own.
+            if !waiters.isEmpty { waiters.removeFirst().resume(returning: nil) }
             throw error
         }
     }
@@ -379,6 +383,7 @@ actor ConnectionPool {
             open += 1
             do { return try await HTTP1Connection.connect(host: host, port: port) } catch {
                 open -= 1
+                if !waiters.isEmpty { waiters.removeFirst().resume(returning: nil) }
                 throw error
             }
         }

@@ -49,8 +49,15 @@ final class ServerUnderTest: @unchecked Sendable {
         lock.withLock {
             guard let process, process.isRunning else { return }
             Foundation.kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            Self.waitForExit(process)
         }
+    }
+
+    /// Polls instead of `waitUntilExit`, which was seen to hang inside a test process.
+    private static func waitForExit(_ process: Process, killAfter seconds: Double = 5) {
+        let deadline = Date().addingTimeInterval(seconds)
+        while process.isRunning && Date() < deadline { usleep(10_000) }
+        if process.isRunning { Foundation.kill(process.processIdentifier, SIGKILL) }
     }
 
     /// SIGTERM, and wait for the exit.
@@ -58,7 +65,7 @@ final class ServerUnderTest: @unchecked Sendable {
         lock.withLock {
             guard let process, process.isRunning else { return }
             process.terminate()
-            process.waitUntilExit()
+            Self.waitForExit(process, killAfter: 10)
         }
     }
 }

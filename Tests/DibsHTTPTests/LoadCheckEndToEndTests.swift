@@ -4,6 +4,7 @@ import DibsHTTP
 import DibsLoad
 import DibsPostgres
 import DibsRedis
+import Foundation
 import Hummingbird
 import HummingbirdTesting
 import LeaseStoreConformance
@@ -67,5 +68,44 @@ final class LoadCheckEndToEndTests: XCTestCase {
             XCTAssertGreaterThan(report.retries, 0)
             XCTAssertEqual(report.drop.backend, backend)
         }
+    }
+
+    /// kill -9 of the server mid-run: requests in flight get no answer, the generator
+    /// reconnects to the restarted server, asks about the unknowns with the same keys, and
+    /// the history still checks.
+    func testKillServerFaultPasses() async throws {
+        _ = try LocalServers.required("DIBS_POSTGRES_URL")
+        _ = try LocalServers.required("DIBS_REDIS_URL")
+        var directory = Bundle.main.bundleURL
+        if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+        let port = try LocalServers.freePort()
+        let dibs = directory.appendingPathComponent("dibs").path
+        let op = APIKey.generate()
+        let sf = APIKey.generate()
+        try await withKeyStore(try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))) { keys in
+            let now = SystemClock().now()
+            try await keys.insert(op.record(name: "fault-test-operator", scope: .operator, createdAt: now))
+            try await keys.insert(sf.record(name: "fault-test-storefront", scope: .storefront, createdAt: now))
+        }
+        var plan = LoadPlan()
+        plan.serveCommand = [
+            dibs, "serve", "--port", String(port), "--rate-per-ip", "off", "--rate-per-key", "off",
+            "--rate-per-shopper", "off", "--log-level", "error",
+        ]
+        plan.fault = .killServer
+        plan.operatorKey = op.text
+        plan.storefrontKey = sf.text
+        plan.backend = "redis"
+        plan.units = 200
+        plan.claims = 3_000
+        plan.shoppers = 1_000
+        plan.connections = 64
+        plan.scenario = .checkout
+        plan.requestTimeout = .seconds(3)
+        plan.progress = false
+        let report = try await LoadRun.run(plan)
+        XCTAssertTrue(report.passed, report.text)
+        XCTAssertEqual(report.fault, "kill-server")
+        XCTAssertEqual(report.unresolved, 0, report.text)
     }
 }
