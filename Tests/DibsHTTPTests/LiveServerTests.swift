@@ -108,17 +108,23 @@ final class LiveServer: Sendable {
     ) {
         let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
         let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
+        let keys = try await freshKeys()
+        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
+        configuration.port = 0
+        adjust(&configuration)
+        return (try await start(configuration), keys.operatorKey, keys.storefrontKey)
+    }
+
+    /// A new operator key and storefront key in the key store of the dev Postgres.
+    static func freshKeys() async throws -> (operatorKey: String, storefrontKey: String) {
         let op = APIKey.generate()
         let sf = APIKey.generate()
-        try await withKeyStore(postgres) { keys in
+        try await withKeyStore(try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))) { keys in
             let now = SystemClock().now()
             try await keys.insert(op.record(name: "test-operator", scope: .operator, createdAt: now))
             try await keys.insert(sf.record(name: "test-storefront", scope: .storefront, createdAt: now))
         }
-        var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
-        configuration.port = 0
-        adjust(&configuration)
-        return (try await start(configuration), op.text, sf.text)
+        return (op.text, sf.text)
     }
 
     /// One request on a new connection.

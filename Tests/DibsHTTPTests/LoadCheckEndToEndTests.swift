@@ -80,21 +80,15 @@ final class LoadCheckEndToEndTests: XCTestCase {
         if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
         let port = try LocalServers.freePort()
         let dibs = directory.appendingPathComponent("dibs").path
-        let op = APIKey.generate()
-        let sf = APIKey.generate()
-        try await withKeyStore(try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))) { keys in
-            let now = SystemClock().now()
-            try await keys.insert(op.record(name: "fault-test-operator", scope: .operator, createdAt: now))
-            try await keys.insert(sf.record(name: "fault-test-storefront", scope: .storefront, createdAt: now))
-        }
+        let (operatorKey, storefrontKey) = try await LiveServer.freshKeys()
         var plan = LoadPlan()
         plan.serveCommand = [
             dibs, "serve", "--port", String(port), "--rate-per-ip", "off", "--rate-per-key", "off",
             "--rate-per-shopper", "off", "--log-level", "error",
         ]
         plan.fault = .killServer
-        plan.operatorKey = op.text
-        plan.storefrontKey = sf.text
+        plan.operatorKey = operatorKey
+        plan.storefrontKey = storefrontKey
         plan.backend = "redis"
         plan.units = 200
         plan.claims = 3_000
