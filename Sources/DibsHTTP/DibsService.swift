@@ -36,7 +36,9 @@ public final class DibsService: Sendable {
         idempotency: any IdempotencyStore, limiter: any RateLimiter, settings: ServiceSettings,
         metrics: DibsMetrics, clock: any DibsClock = SystemClock(), logger: Logger
     ) {
-        self.router = DropRouter(stores: stores, directory: directory, clock: clock, cacheFor: settings.dropCacheFor)
+        self.router = DropRouter(
+            stores: stores, directory: directory, clock: clock, cacheFor: settings.dropCacheFor,
+            settle: settings.soldOutSettle)
         self.authenticator = Authenticator(keys: keys, clock: clock, cacheFor: settings.apiKeyCacheFor)
         self.idempotency = idempotency
         self.limiter = limiter

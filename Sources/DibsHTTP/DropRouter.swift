@@ -13,12 +13,21 @@ final class DropRouter: Sendable {
     /// Drops whose every unit is sold, with the keys of their claims not answered "sold out".
     private let soldOut = Mutex<[DropID: Set<String>]>([:])
     private let soldOutCheckedAt = Mutex<[DropID: Timestamp]>([:])
+    /// When each drop was first seen with every unit sold.
+    private let soldOutSeenAt = Mutex<[DropID: Timestamp]>([:])
+    /// How long after that the answered keys are read: claims the store was answering at
+    /// that moment (which may still be recorded as "limit reached") are done by then.
+    private let settle: Duration
 
-    init(stores: [any LeaseStore], directory: any DropDirectory, clock: any DibsClock, cacheFor: Duration) {
+    init(
+        stores: [any LeaseStore], directory: any DropDirectory, clock: any DibsClock, cacheFor: Duration,
+        settle: Duration
+    ) {
         self.stores = Dictionary(stores.map { ($0.backendName, $0) }, uniquingKeysWith: { first, _ in first })
         self.directory = directory
         self.clock = clock
         self.cacheFor = cacheFor
+        self.settle = settle
     }
 
     var backends: [String] { stores.keys.sorted() }
@@ -60,9 +69,15 @@ final class DropRouter: Sendable {
             checked[drop] = now
             return true
         }
-        guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units,
-            let keys = try? await store.answeredKeys(drop: drop)
-        else { return }
+        guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units else { return }
+        // Every unit is sold. The keys are read only once the claims in flight at this moment
+        // are surely answered (and recorded): until then claims go on to the store.
+        let seen = soldOutSeenAt.withLock { seen in
+            if let first = seen[drop] { return first }
+            seen[drop] = now
+            return now
+        }
+        guard now >= seen.adding(settle), let keys = try? await store.answeredKeys(drop: drop) else { return }
         let raw = Set(keys.map(\.rawValue))
         soldOut.withLock { $0[drop] = raw }
     }

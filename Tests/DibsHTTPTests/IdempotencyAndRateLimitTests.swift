@@ -89,6 +89,43 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
         }
     }
 
+    func testASoldOutDropIsAnsweredFromMemoryOnceSettled() async throws {
+        let store = GatedStore()
+        let server = try TestServer(store: store)
+        try await server.test { api in
+            try await api.createDrop("d", units: 1, extra: #","waitlist_capacity":0"#)
+            let won = try await api.claim("d", user: "ann", key: "won")
+            try await api.call(
+                .post, "/v1/claims/d.1/confirm", idempotencyKey: "pay",
+                body: #"{"hold_token":"\#(won.string("hold_token")!)"}"#)
+            // Every unit is sold: the store still answers until the settle time has passed.
+            do {
+                let reply = try await api.claim("d", user: "bob", key: "b1")
+                XCTAssertEqual(reply.problem, "sold-out")
+            }
+            server.clock.advance(by: .seconds(11))
+            do {
+                let reply = try await api.claim("d", user: "cat", key: "c1")
+                XCTAssertEqual(reply.problem, "sold-out")
+            }
+            let before = store.claims
+            // From now on: no store call for a new key...
+            let fast = try await api.claim("d", user: "dan", key: "d1")
+            XCTAssertEqual(fast.problem, "sold-out")
+            XCTAssertEqual(store.claims, before, "a sold-out drop's claim went to the store")
+            // ...and the same bytes as the store's sold-out answer, so replays match.
+            do {
+                let other = try await api.claim("d", user: "bob", key: "b1")
+                XCTAssertEqual(fast.text, other.text)
+            }
+            // A key the store answered otherwise still goes there and replays its answer.
+            let replay = try await api.claim("d", user: "ann", key: "won")
+            XCTAssertEqual(replay.status, 201)
+            XCTAssertEqual(replay.text, won.text)
+            XCTAssertEqual(store.claims, before + 1)
+        }
+    }
+
     func testStoreFailureIsNotKeptSoARetryRunsAgain() async throws {
         let gate = GatedStore()
         try await TestServer(store: gate).test { api in
@@ -176,6 +213,8 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
 final class GatedStore: LeaseStore, Sendable {
     private let inner = MemoryLeaseStore()
     private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
+    private let claimCalls = Mutex(0)
+    var claims: Int { claimCalls.withLock { $0 } }
     var backendName: String { "memory" }
 
     func close() { state.withLock { $0.closed = true } }
@@ -193,6 +232,7 @@ final class GatedStore: LeaseStore, Sendable {
             return state.failNext
         }
         if fail { throw DibsError(.storeUnavailable, "the test says the store is down") }
+        claimCalls.withLock { $0 += 1 }
         return try await inner.claim(request)
     }
 
