@@ -22,9 +22,9 @@ public final class DibsService: Sendable {
     private let authenticator: Authenticator
     private let idempotency: any IdempotencyStore
     private let limiter: any RateLimiter
-    private let settings: ServiceSettings
-    private let clock: any DibsClock
-    private let logger: Logger
+    let settings: ServiceSettings
+    let clock: any DibsClock
+    let logger: Logger
 
     /// Wires the service to its stores.
     ///
@@ -159,97 +159,6 @@ public final class DibsService: Sendable {
         }
     }
 
-    // MARK: Drops
-
-    func createDrop(_ request: APIRequest) async -> APIResponse {
-        await answering(request, scope: .operator, changesState: true) { caller, fields in
-            let now = self.clock.now()
-            let id = try DropID(try fields.requiredString("id", maxLength: 64))
-            let units = try fields.integer("units", in: 1...Int64(DropConfig.maximumUnits))
-            guard let units else { throw Problem(.invalidField, "\"units\" is required") }
-            let backend = try fields.string("backend", maxLength: 16) ?? self.settings.defaultBackend
-            let ttl = try fields.integer("hold_ttl_seconds", in: 1...3600) ?? 120
-            let limit = try fields.integer("per_user_limit", in: 1...1000) ?? 1
-            let capacity = try fields.integer("waitlist_capacity", in: 0...Int64(DropConfig.maximumUnits))
-            let modeText = try fields.string("mode", maxLength: 16) ?? DropMode.firstCome.rawValue
-            let opensAt = try Self.time(fields.string("opens_at", maxLength: 40), "opens_at") ?? now
-            let closesAt = try Self.time(fields.string("closes_at", maxLength: 40), "closes_at")
-            try fields.finish()
-            guard let mode = DropMode(rawValue: modeText) else {
-                throw Problem(.invalidInput, "\"mode\" is first-come or draw, not \(modeText)")
-            }
-            guard let store = self.router.store(backend: backend) else {
-                throw Problem(
-                    .invalidInput,
-                    "\"backend\" must be one of \(self.router.backends.joined(separator: ", ")), not \(backend)")
-            }
-            let config = try DropConfig(
-                id: id, units: Int(units), holdTTL: .seconds(ttl), perUserLimit: Int(limit),
-                waitlistCapacity: capacity.map(Int.init), mode: mode, opensAt: opensAt, closesAt: closesAt)
-            try await self.admit(request, caller, shopper: nil)
-            return try await self.idempotently(
-                self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
-            ) {
-                try await store.createDrop(config)
-                try await self.router.directory.didCreate(id, backend: backend)
-                self.logger.info(
-                    "drop created", metadata: ["drop": "\(id)", "backend": "\(backend)", "units": "\(units)"])
-                return .json(201, try await self.describe(id, store: store, cancelled: false))
-            }
-        }
-    }
-
-    func getDrop(_ request: APIRequest, drop dropText: String) async -> APIResponse {
-        await answering(request, scope: .storefront, changesState: false) { caller, _ in
-            try await self.admit(request, caller, shopper: nil)
-            let drop = try DropID(dropText)
-            let (store, cancelled) = try await self.router.route(drop)
-            return .json(200, try await self.describe(drop, store: store, cancelled: cancelled))
-        }
-    }
-
-    enum DropChange: String { case open, close, cancel }
-
-    func changeDrop(_ request: APIRequest, drop dropText: String, _ change: DropChange) async -> APIResponse {
-        await answering(request, scope: .operator, changesState: true) { caller, fields in
-            try fields.finish()
-            try await self.admit(request, caller, shopper: nil)
-            let drop = try DropID(dropText)
-            let (store, _) = try await self.router.route(drop)
-            return try await self.idempotently(
-                self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
-            ) {
-                let now = self.clock.now()
-                let config = try await store.configuration(of: drop)
-                switch change {
-                case .open:
-                    let closes = config.closesAt.flatMap { $0 > now ? $0 : nil }
-                    _ = try await store.reschedule(drop: drop, opensAt: min(config.opensAt, now), closesAt: closes)
-                case .close, .cancel:
-                    let opens = min(config.opensAt, now.adding(.milliseconds(-1)))
-                    if config.closesAt.map({ $0 > now }) ?? true {
-                        _ = try await store.reschedule(drop: drop, opensAt: opens, closesAt: now)
-                    }
-                    if change == .cancel { try await self.router.directory.cancel(drop) }
-                }
-                self.router.forget(drop)
-                self.logger.notice("drop \(change.rawValue)", metadata: ["drop": "\(drop)", "key": "\(caller.keyID)"])
-                return .json(
-                    200, try await self.describe(drop, store: store, cancelled: change == .cancel ? true : nil))
-            }
-        }
-    }
-
-    private func describe(_ drop: DropID, store: any LeaseStore, cancelled: Bool?) async throws -> [UInt8] {
-        async let config = store.configuration(of: drop)
-        async let snapshot = store.inspect(drop: drop)
-        let (c, s) = try await (config, snapshot)
-        metrics.record(s)
-        var isCancelled = cancelled
-        if isCancelled == nil { isCancelled = try await router.route(drop).cancelled }
-        return Render.drop(c, s, backend: store.backendName, cancelled: isCancelled ?? false, now: clock.now())
-    }
-
     // MARK: Health
 
     /// Whether every store answers: each is asked about a drop that does not exist.
@@ -273,7 +182,7 @@ public final class DibsService: Sendable {
 
     /// Authenticates, reads the body (for POSTs) and runs `body`, turning whatever it throws
     /// into a problem answer.
-    private func answering(
+    func answering(
         _ request: APIRequest, scope: APIScope, changesState: Bool, countAs: String? = nil,
         _ body: (Caller, inout JSONFields) async throws -> APIResponse
     ) async -> APIResponse {
@@ -335,7 +244,7 @@ public final class DibsService: Sendable {
     /// Runs a state-changing operation once per Idempotency-Key: a repeat replays the kept
     /// answer, a repeat while the first is running is `409`, another request under the same
     /// key is `422`. Answers of 5xx are not kept, so a retry runs again.
-    private func idempotently(
+    func idempotently(
         _ key: String, _ fingerprint: [UInt8], _ operation: () async throws -> APIResponse
     ) async throws -> APIResponse {
         switch try await idempotency.begin(
@@ -375,9 +284,9 @@ public final class DibsService: Sendable {
     }
 
     /// Keys are scoped by the API key, so two storefronts cannot collide.
-    private func scopedKey(_ caller: Caller, _ key: String) -> String { caller.keyID + ":" + key }
+    func scopedKey(_ caller: Caller, _ key: String) -> String { caller.keyID + ":" + key }
 
-    private func fingerprint(_ request: APIRequest) -> [UInt8] {
+    func fingerprint(_ request: APIRequest) -> [UInt8] {
         var hasher = SHA256()
         hasher.update(data: Array(request.method.rawValue.utf8))
         hasher.update(data: Array(request.path.utf8))
@@ -387,7 +296,7 @@ public final class DibsService: Sendable {
     }
 
     /// Takes a token from the caller's key, the client's address and the shopper (if any).
-    private func admit(_ request: APIRequest, _ caller: Caller, shopper: UserID?) async throws {
+    func admit(_ request: APIRequest, _ caller: Caller, shopper: UserID?) async throws {
         var buckets: [RateBucket] = []
         if let limit = settings.perIPLimit { buckets.append(RateBucket(key: "ip:" + request.clientIP, limit: limit)) }
         if let limit = settings.perKeyLimit { buckets.append(RateBucket(key: "key:" + caller.keyID, limit: limit)) }
@@ -397,7 +306,7 @@ public final class DibsService: Sendable {
         try await take(buckets)
     }
 
-    private func admitAddress(_ request: APIRequest) async throws {
+    func admitAddress(_ request: APIRequest) async throws {
         guard let limit = settings.perIPLimit else { return }
         try await take([RateBucket(key: "ip:" + request.clientIP, limit: limit)])
     }
@@ -423,7 +332,7 @@ public final class DibsService: Sendable {
         return media.lowercased().filter { $0 != " " && $0 != "\t" } == "application/json"
     }
 
-    private static func time(_ text: String?, _ name: String) throws -> Timestamp? {
+    static func time(_ text: String?, _ name: String) throws -> Timestamp? {
         guard let text else { return nil }
         guard let time = RFC3339.parse(text) else {
             throw Problem(.invalidField, "\"\(name)\" must be an RFC 3339 time such as 2026-11-27T09:00:00Z")
