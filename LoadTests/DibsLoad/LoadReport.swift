@@ -273,8 +273,8 @@ public struct LoadReport: Sendable, Codable {
         lines.append("")
         if findings.allSatisfy({ $0.kind == "note" }) {
             for finding in findings { lines.append("NOTE: \(finding.explanation)") }
-            lines.append(
-                "CHECK PASSED: no unit given twice, no false sold out, the limit kept, every key answered alike")
+            let limit = findings.isEmpty ? "the limit kept, " : ""
+            lines.append("CHECK PASSED: no unit given twice, no false sold out, \(limit)every key answered alike")
         } else {
             for finding in findings {
                 lines.append("\(finding.kind.uppercased()) \(finding.invariant): \(finding.explanation)")

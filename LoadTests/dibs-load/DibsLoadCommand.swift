@@ -25,6 +25,8 @@ struct DibsLoadCommand: AsyncParsableCommand {
     @Option(help: "Backend of the drop to create: redis or postgres (default: the server's).") var backend: String?
     @Option(help: "Hold TTL of the drop to create, in seconds.") var ttl = 300
     @Option(help: "Per-user limit of the drop to create.") var limit = 1
+    @Option(help: "Waitlist of the drop to create (0: none; with one, limit answers are not checked).")
+    var waitlist = 0
     @Option(help: "Distinct shoppers; claim i is made by shopper i mod shoppers.") var shoppers = 5_000
     @Option(help: "How many claims.") var claims = 20_000
     @Option(help: "Keep-alive connections (the concurrency of the closed model).") var connections = 256
@@ -71,8 +73,9 @@ struct DibsLoadCommand: AsyncParsableCommand {
         guard let scenario = LoadPlan.Scenario(rawValue: scenario) else {
             throw ValidationError("--scenario is stampede or checkout")
         }
-        guard claims > 0, shoppers > 0, connections > 0, units > 0, rate.map({ $0 > 0 }) ?? true else {
-            throw ValidationError("claims, shoppers, connections, units and rate are positive")
+        guard claims > 0, shoppers > 0, connections > 0, units > 0, waitlist >= 0, rate.map({ $0 > 0 }) ?? true else {
+            throw ValidationError(
+                "claims, shoppers, connections, units and rate are positive; the waitlist is not negative")
         }
         var plan = LoadPlan()
         plan.host = String(authority[0])
@@ -84,6 +87,7 @@ struct DibsLoadCommand: AsyncParsableCommand {
         plan.backend = backend
         plan.holdTTLSeconds = ttl
         plan.perUserLimit = limit
+        plan.waitlistCapacity = waitlist
         plan.shoppers = shoppers
         plan.claims = claims
         plan.connections = connections
