@@ -98,7 +98,7 @@ let package = Package(
         .executableTarget(
             name: "dibs",
             dependencies: [
-                "DibsApp",
+                "DibsApp", "DibsClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             swiftSettings: strict
@@ -117,7 +117,9 @@ let package = Package(
         ),
         .executableTarget(
             name: "dibs-load",
-            dependencies: ["DibsLoad", .product(name: "ArgumentParser", package: "swift-argument-parser")],
+            dependencies: [
+                "DibsLoad", "DibsClient", .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
             path: "LoadTests/dibs-load",
             swiftSettings: strict
         ),

@@ -1,4 +1,5 @@
 import DibsCheck
+import DibsClient
 import Foundation
 
 /// What a load run found: the figures, and whether the history is linearizable and
@@ -210,7 +211,7 @@ public struct LoadReport: Sendable, Codable {
     /// Whether a tokenless replay (the store's, when the kept answer is gone) names the same
     /// claim, unit and fence as the first answer.
     static func sameClaim(_ first: RecordedOperation, _ retry: RecordedOperation) -> Bool {
-        FlatFields(retry.body).string("hold_token") == nil && first.claim == retry.claim && first.unit == retry.unit
+        ResponseFields(retry.body).string("hold_token") == nil && first.claim == retry.claim && first.unit == retry.unit
             && first.fence == retry.fence && first.claim != nil
     }
 

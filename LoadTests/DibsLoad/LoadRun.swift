@@ -36,8 +36,8 @@ public enum LoadRun {
         let tickets = TicketCounter()
         let faults = Task {
             guard plan.fault == .killServer, let server else { return }
-            while tickets.peek < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
-            log("fault: kill -9 of dibs serve after \(tickets.peek) claims")
+            while tickets.taken < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
+            log("fault: kill -9 of dibs serve after \(tickets.taken) claims")
             server.kill()
             try? await Task.sleep(for: .milliseconds(500))
             do {
@@ -140,7 +140,7 @@ public enum LoadRun {
                     ("Content-Type", "application/json"),
                 ], body: Array(#"{"user":"\#(shopper)"}"#.utf8), timeout: plan.requestTimeout)
             let now = clock.now()
-            let fields = FlatFields(reply.body)
+            let fields = ResponseFields(reply.body)
             operation.response = now
             operation.status = reply.status
             operation.claim = fields.string("claim")
@@ -184,7 +184,7 @@ public enum LoadRun {
                 ], body: Array(#"{"hold_token":"\#(token)","order_ref":"load-\#(claim)"}"#.utf8),
                 timeout: plan.requestTimeout)
             let now = clock.now()
-            let fields = FlatFields(reply.body)
+            let fields = ResponseFields(reply.body)
             operation.response = now
             operation.status = reply.status
             operation.claim = claim
@@ -220,7 +220,7 @@ public enum LoadRun {
                         &connection, plan, drop, original.shopper, original.key, .retry, clock.now(), clock,
                         recorder, counts),
                     answer.status != 409
-                        || FlatFields(recorder.all.last?.body ?? []).string("type")
+                        || ResponseFields(recorder.all.last?.body ?? []).string("type")
                             != "urn:dibs:problem:idempotency-in-flight",
                     answer.status < 500
                 else {
@@ -267,7 +267,7 @@ public enum LoadRun {
         let described = try await connection.send(
             "GET", "/v1/drops/\(id)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
             timeout: .seconds(10))
-        let fields = FlatFields(described.body)
+        let fields = ResponseFields(described.body)
         guard described.status == 200, let units = fields.integer("units"), let limit = fields.integer("per_user_limit")
         else {
             throw LoadError(

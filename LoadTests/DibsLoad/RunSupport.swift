@@ -35,13 +35,6 @@ final class TaskList: Sendable {
     var all: [Task<Void, Never>] { tasks.withLock { $0 } }
 }
 
-/// Hands out 0, 1, 2, … to concurrent workers.
-final class TicketCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
-    var peek: Int { value.load(ordering: .relaxed) }
-}
-
 extension SeededGenerator {
     /// A uniform value in [0, 1).
     mutating func unit() -> Double { Double.random(in: 0..<1, using: &self) }

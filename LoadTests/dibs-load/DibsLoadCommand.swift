@@ -1,4 +1,5 @@
 import ArgumentParser
+import DibsClient
 import DibsLoad
 import Foundation
 
@@ -53,9 +54,9 @@ struct DibsLoadCommand: AsyncParsableCommand {
     func run() async throws {
         let url =
             url ?? ProcessInfo.processInfo.environment["DIBS_URL"] ?? (serveCommand != nil ? "http://127.0.0.1:0" : "")
-        guard url.hasPrefix("http://") else { throw ValidationError("pass --url http://host:port (or set DIBS_URL)") }
-        let authority = url.dropFirst(7).prefix { $0 != "/" }.split(separator: ":")
-        guard authority.count == 2, let port = Int(authority[1]) else { throw ValidationError("--url needs a port") }
+        guard let (host, port) = hostAndPort(of: url) else {
+            throw ValidationError("pass --url http://host:port (or set DIBS_URL)")
+        }
         let faultPreset = try fault.map { name in
             guard let preset = LoadPlan.Fault(rawValue: name) else {
                 throw ValidationError(
@@ -78,7 +79,7 @@ struct DibsLoadCommand: AsyncParsableCommand {
                 "claims, shoppers, connections, units and rate are positive; the waitlist is not negative")
         }
         var plan = LoadPlan()
-        plan.host = String(authority[0])
+        plan.host = host
         plan.port = port
         plan.operatorKey = operatorKey
         plan.storefrontKey = storefrontKey

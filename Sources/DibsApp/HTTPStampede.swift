@@ -1,5 +1,4 @@
 import DibsClient
-import Synchronization
 
 /// The demo's stampede over HTTP: a fresh drop created through the operator API, then
 /// `claims` shoppers claiming through the storefront API on `connections` keep-alive
@@ -62,7 +61,11 @@ public struct HTTPStampede: Sendable {
                                 ("Authorization", "Bearer \(storefrontKey)"), ("Idempotency-Key", "\(drop)-k-\(index)"),
                                 ("Content-Type", "application/json"),
                             ], body: Array(#"{"user":"shopper-\#(index)"}"#.utf8))
-                        answers.append((reply.status, reply.status == 201 ? Self.unit(in: reply.body) : nil))
+                        answers.append(
+                            (
+                                reply.status,
+                                reply.status == 201 ? ResponseFields(reply.body).integer("unit").map(Int.init) : nil
+                            ))
                     }
                 }
             }
@@ -78,17 +81,4 @@ public struct HTTPStampede: Sendable {
             seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18,
             distinctUnits: Set(held).count, heldUnits: held.sorted())
     }
-
-    /// The `"unit":N` of a held answer.
-    static func unit(in body: [UInt8]) -> Int? {
-        let text = String(decoding: body, as: UTF8.self)
-        guard let range = text.range(of: #""unit":"#) else { return nil }
-        return Int(text[range.upperBound...].prefix { $0.isNumber })
-    }
-}
-
-/// Hands out 0, 1, 2, … to concurrent workers.
-final class TicketCounter: Sendable {
-    private let value = Atomic<Int>(0)
-    func take() -> Int { value.wrappingAdd(1, ordering: .relaxed).oldValue }
 }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import DibsApp
+import DibsClient
 import DibsCore
 import DibsPostgres
 import DibsRedis
@@ -108,7 +109,7 @@ struct Demo: AsyncParsableCommand {
         guard claims > 0, units > 0, connections > 0 else {
             throw ValidationError("claims, units and connections are positive")
         }
-        guard let url = url ?? environment("DIBS_URL"), let (host, port) = Self.hostAndPort(url) else {
+        guard let url = url ?? environment("DIBS_URL"), let (host, port) = hostAndPort(of: url) else {
             throw ValidationError("pass --url http://host:port (or set DIBS_URL)")
         }
         guard let operatorKey = operatorKey ?? environment("DIBS_OPERATOR_KEY"),
@@ -134,14 +135,6 @@ struct Demo: AsyncParsableCommand {
         }
         guard failures.isEmpty else { throw ValidationError(failures.joined(separator: "; ")) }
         print("every backend gave each unit to exactly one shopper")
-    }
-
-    static func hostAndPort(_ url: String) -> (String, Int)? {
-        guard url.hasPrefix("http://") else { return nil }
-        let rest = url.dropFirst(7).prefix { $0 != "/" }
-        let parts = rest.split(separator: ":")
-        guard parts.count == 2, let port = Int(parts[1]) else { return nil }
-        return (String(parts[0]), port)
     }
 }
 

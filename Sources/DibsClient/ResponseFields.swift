@@ -1,9 +1,9 @@
 /// Reads top-level fields of the flat JSON objects `dibs serve` answers with, without a JSON
-/// library: the load generator must spend its CPU on sending, not on parsing.
-struct FlatFields {
+/// library: a load generator must spend its CPU on sending, not on parsing.
+public struct ResponseFields {
     private let bytes: [UInt8]
 
-    init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
     /// The start of the value of `"name":`, if the field is there.
     private func valueStart(_ name: String) -> Int? {
@@ -19,7 +19,7 @@ struct FlatFields {
         return nil
     }
 
-    func string(_ name: String) -> String? {
+    public func string(_ name: String) -> String? {
         guard var index = valueStart(name), index < bytes.count, bytes[index] == UInt8(ascii: "\"") else { return nil }
         index += 1
         var out: [UInt8] = []
@@ -31,7 +31,7 @@ struct FlatFields {
         return String(decoding: out, as: UTF8.self)
     }
 
-    func integer(_ name: String) -> Int64? {
+    public func integer(_ name: String) -> Int64? {
         guard var index = valueStart(name) else { return nil }
         var value: Int64 = 0
         var digits = 0
@@ -44,10 +44,18 @@ struct FlatFields {
     }
 
     /// `held`, `waitlisted`, `entered`, a problem's name (`sold-out`), or `http-<status>`.
-    func outcome(status: Int) -> String {
+    public func outcome(status: Int) -> String {
         if status == 201 { return "held" }
         if status == 202 { return string("state") ?? "queued" }
         if let type = string("type"), type.hasPrefix("urn:dibs:problem:") { return String(type.dropFirst(17)) }
         return "http-\(status)"
     }
+}
+
+/// `http://host:port` split into its host and port; `nil` for anything else.
+public func hostAndPort(of url: String) -> (host: String, port: Int)? {
+    guard url.hasPrefix("http://") else { return nil }
+    let parts = url.dropFirst(7).prefix { $0 != "/" }.split(separator: ":")
+    guard parts.count == 2, let port = Int(parts[1]), (0...65535).contains(port) else { return nil }
+    return (String(parts[0]), port)
 }
