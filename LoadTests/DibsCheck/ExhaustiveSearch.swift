@@ -2,11 +2,11 @@
 /// it tries every order that respects real time, with memoization. Exponential; for
 /// validating `Checker` on small histories only.
 ///
-/// The model: N units, a per-user limit, grants with strictly increasing fences. A grant
-/// needs its unit free and its shopper under the limit; sold out needs every unit taken;
-/// limit reached needs the shopper at the limit; an unanswered claim either does nothing or
-/// takes some free unit within its shopper's limit (its fence is unknown, so it is not
-/// ordered by fence).
+/// The model is `ClaimModel`: a grant needs its unit free and its shopper under the limit;
+/// sold out needs every unit taken; limit reached needs the shopper at the limit; confirms
+/// and releases need the lease they name to be the unit's current one; an expiry ends its
+/// lease if still held; an unanswered claim does nothing or takes some free unit within its
+/// shopper's limit.
 public enum ExhaustiveSearch {
     /// Whether the history is linearizable.
     public static func isLinearizable(_ history: History) -> Bool {
@@ -25,14 +25,13 @@ public enum ExhaustiveSearch {
         }
         struct State: Hashable {
             var done: UInt32
-            var taken: UInt64  // units taken (bit per unit)
-            var perShopper: [Int]
-            var lastFence: Int64
+            var model: ClaimModel
         }
+        let all: UInt32 = count == 32 ? .max : (1 << UInt32(count)) - 1
         var failed = Set<State>()
 
         func search(_ state: State) -> Bool {
-            if state.done == (count == 32 ? UInt32.max : (1 << UInt32(count)) - 1) { return true }
+            if state.done == all { return true }
             if failed.contains(state) { return false }
             for index in 0..<count where state.done & (1 << UInt32(index)) == 0 {
                 guard must[index] & ~state.done == 0 else { continue }
@@ -40,39 +39,21 @@ public enum ExhaustiveSearch {
                 let shopper = shopperIndex[operation.shopper]!
                 var next = state
                 next.done |= 1 << UInt32(index)
-                let takenCount = state.taken.nonzeroBitCount
-                switch operation.result {
-                case .held(let unit, let fence):
-                    guard unit >= 0, unit < history.units, state.taken & (1 << UInt64(unit)) == 0,
-                        state.perShopper[shopper] < history.perUserLimit, fence > state.lastFence
-                    else { continue }
-                    next.taken |= 1 << UInt64(unit)
-                    next.perShopper[shopper] += 1
-                    next.lastFence = fence
-                    if search(next) { return true }
-                case .soldOut:
-                    guard takenCount == history.units else { continue }
-                    if search(next) { return true }
-                case .limitReached:
-                    guard state.perShopper[shopper] >= history.perUserLimit else { continue }
-                    if search(next) { return true }
-                case .confirmed:
-                    // Confirms are checked by the sale rules, outside this claim model.
-                    if search(next) { return true }
-                case .unknown:
-                    if search(next) { return true }  // it did nothing
-                    guard state.perShopper[shopper] < history.perUserLimit else { continue }
-                    for unit in 0..<history.units where state.taken & (1 << UInt64(unit)) == 0 {
-                        var took = next
-                        took.taken |= 1 << UInt64(unit)
-                        took.perShopper[shopper] += 1
-                        if search(took) { return true }
-                    }
+                if next.model.apply(operation.result, shopper: shopper), search(next) { return true }
+                guard operation.result == .unknown else { continue }
+                // An unanswered claim may also have taken any free unit.
+                for unit in 0..<history.units {
+                    var took = next
+                    took.model = state.model
+                    if took.model.takeUnknown(unit, shopper: shopper), search(took) { return true }
                 }
             }
             failed.insert(state)
             return false
         }
-        return search(State(done: 0, taken: 0, perShopper: Array(repeating: 0, count: shoppers.count), lastFence: .min))
+        return search(
+            State(
+                done: 0,
+                model: ClaimModel(units: history.units, perUserLimit: history.perUserLimit, shoppers: shoppers.count)))
     }
 }
