@@ -1,6 +1,6 @@
 /// A recorded claim history of one drop: what `dibs-load` records, what the checker reads.
 /// Times are nanoseconds on the client's one monotonic clock.
-public struct History: Sendable {
+public struct History: Sendable, Codable {
     /// The drop's units and per-user limit.
     public var units: Int
     public var perUserLimit: Int
@@ -36,9 +36,9 @@ extension History {
 }
 
 /// One operation as the client saw it: a claim, a confirm, a release, or a lease's expiry.
-public struct Operation: Sendable, Hashable, CustomStringConvertible {
+public struct Operation: Sendable, Hashable, Codable, CustomStringConvertible {
     /// What the claim answered.
-    public enum Result: Sendable, Hashable {
+    public enum Result: Sendable, Hashable, Codable {
         /// A unit under a fence.
         case held(unit: Int, fence: Int64)
         /// No unit: sold out, or waitlisted (which also says no unit was free).

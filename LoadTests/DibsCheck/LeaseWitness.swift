@@ -199,8 +199,9 @@ enum LeaseWitness {
                             id: operation.id), operation: operation, owner: operation.shopper))
             }
             steps += unknownTakes(steps)
-            let answers = placeAnswers(steps)
-            return run(steps + answers.steps, soldOutBest: answers.soldOutBest)
+            let ordered = steps.sorted { $0.key < $1.key }
+            let placed = placeAnswers(ordered)
+            return run(ordered, answers: placed.answers, soldOutBest: placed.soldOutBest)
         }
 
         /// Grants as early as fence order, their invoke and their unit's previous lease allow.
@@ -371,43 +372,64 @@ enum LeaseWitness {
         }
 
         /// Sold-out answers where the most units are taken, limit answers where their shopper
-        /// holds the most.
-        func placeAnswers(_ steps: [Step]) -> (steps: [Step], soldOutBest: [Int: Int]) {
-            let taken = StepFunction(events: steps.map { ($0.key, $0.delta) })
+        /// holds the most: each as a position in the ordered steps (before step p).
+        func placeAnswers(_ ordered: [Step]) -> (
+            answers: [(position: Int, operation: Operation)], soldOutBest: [Int: Int]
+        ) {
+            let times = ordered.map(\.key.time)
+            let taken = StepFunction(times: times, deltas: ordered.map(\.delta))
             let limited = Set(history.operations.filter { $0.result == .limitReached }.map(\.shopper))
-            var ofShopper: [String: [(key: SortKey, delta: Int)]] = [:]
-            for step in steps where step.delta != 0 && limited.contains(step.owner) {
-                ofShopper[step.owner, default: []].append((step.key, step.delta))
+            var stepsOfShopper: [String: [Int]] = [:]
+            for (index, step) in ordered.enumerated() where step.delta != 0 && limited.contains(step.owner) {
+                stepsOfShopper[step.owner, default: []].append(index)
             }
             var shopperCounts: [String: StepFunction] = [:]
-            var placed: [Step] = []
+            var answers: [(position: Int, operation: Operation)] = []
             var soldOutBest: [Int: Int] = [:]
             for operation in history.operations {
                 guard let response = operation.response else { continue }
                 switch operation.result {
                 case .soldOut:
-                    let best = taken.best(from: operation.invoke, to: response, id: operation.id)
+                    let best = taken.best(from: operation.invoke, to: response)
                     soldOutBest[operation.id] = best.value
-                    placed.append(Step(key: best.key, operation: operation, owner: operation.shopper))
+                    answers.append((best.position, operation))
                 case .limitReached:
+                    let own = stepsOfShopper[operation.shopper] ?? []
                     if shopperCounts[operation.shopper] == nil {
-                        shopperCounts[operation.shopper] = StepFunction(events: ofShopper[operation.shopper] ?? [])
+                        shopperCounts[operation.shopper] = StepFunction(
+                            times: own.map { times[$0] }, deltas: own.map { ordered[$0].delta })
                     }
-                    let best = shopperCounts[operation.shopper]!.best(
-                        from: operation.invoke, to: response, id: operation.id)
-                    placed.append(Step(key: best.key, operation: operation, owner: operation.shopper))
+                    let best = shopperCounts[operation.shopper]!.best(from: operation.invoke, to: response)
+                    // Between the shopper's steps around that position, no earlier than the invoke.
+                    let after = best.position == 0 ? 0 : own[best.position - 1] + 1
+                    answers.append((max(after, taken.firstPosition(notBefore: operation.invoke)), operation))
                 default: continue
                 }
             }
-            return (placed, soldOutBest)
+            return (answers, soldOutBest)
         }
 
-        /// Replays the steps in order through the model; the first that cannot take effect.
-        func run(_ steps: [Step], soldOutBest: [Int: Int]) -> Violation? {
+        /// Replays the steps in order through the model, each answer at its position; the
+        /// first that cannot take effect.
+        func run(_ ordered: [Step], answers: [(position: Int, operation: Operation)], soldOutBest: [Int: Int])
+            -> Violation?
+        {
             let shoppers = Array(Set(history.operations.map(\.shopper))).sorted()
             let shopperIndex = Dictionary(uniqueKeysWithValues: shoppers.enumerated().map { ($1, $0) })
             var model = ClaimModel(units: history.units, perUserLimit: history.perUserLimit, shoppers: shoppers.count)
-            for step in steps.sorted(by: { $0.key < $1.key }) {
+            let answersAt = Dictionary(grouping: answers, by: \.position)
+            for position in 0...ordered.count {
+                for (_, operation) in answersAt[position] ?? [] {
+                    // Its place lies between the steps around it: it needs a time in its window there.
+                    let earliest = position == 0 ? Int64.min : ordered[position - 1].key.time
+                    let latest = position == ordered.count ? Int64.max : ordered[position].key.time
+                    let fits = earliest <= (operation.response ?? .max) && latest >= operation.invoke
+                    if !fits || !model.apply(operation.result, shopper: shopperIndex[operation.shopper]!) {
+                        return explain(operation, model: model, shoppers: shoppers, soldOutBest: soldOutBest)
+                    }
+                }
+                guard position < ordered.count else { break }
+                let step = ordered[position]
                 let operation = step.operation
                 let inWindow = step.key.time >= operation.invoke && step.key.time <= (operation.response ?? .max)
                 let shopper = shopperIndex[operation.shopper]!

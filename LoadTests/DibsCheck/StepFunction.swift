@@ -12,44 +12,26 @@ struct SortKey: Comparable, Hashable {
 
     /// Ranks among steps at one instant: a lease handed over (the old one ends just before the
     /// next is granted, both at `grant`), grants, unanswered claims taking units, confirms,
-    /// then answers that read the state, then releases and expiries (so that answers at the
-    /// same instant still see those units taken).
+    /// releases and expiries, and a step placed after everything at its instant.
     static let grant = 1, unknownTake = 2, confirm = 3, answer = 4, release = 5, expiry = 6, afterAll = 7
-    /// An answer after everything at its instant (unanswered claims taking a freed unit too).
-    static let answerLast = 8
 }
 
 /// A count over the linearization (units taken, or one shopper's live claims) as a step
-/// function, asked for its largest value over a time window and where to place an answer to
-/// see it. O(m log m) to build from m events, O(log m) a question.
+/// function of the position in an ordered list of steps, asked for its largest value where an
+/// answer with a given time window may be placed: between steps p-1 and p when step p-1 is
+/// no later than the window's end and step p no earlier than its start. O(m log m) to build
+/// from m steps, O(log m) a question.
 struct StepFunction {
-    private var times: [Int64] = []
-    /// values[2j] holds after every event at times[j-1] (index 0: before any event);
-    /// values[2j-1] holds at times[j-1] before ranks from `answer` on.
-    private var values: [Int] = []
+    private let times: [Int64]
+    /// values[p]: the count after the first p steps.
+    private var values: [Int] = [0]
     private var tree: [Int32] = []
     private var size = 1
 
-    init(events: [(key: SortKey, delta: Int)]) {
-        let sorted = events.sorted { $0.key < $1.key }
-        var value = 0
-        values.append(0)
-        var index = 0
-        while index < sorted.count {
-            let time = sorted[index].key.time
-            while index < sorted.count, sorted[index].key.time == time, sorted[index].key.rank < SortKey.answer {
-                value += sorted[index].delta
-                index += 1
-            }
-            let atAnswer = value
-            while index < sorted.count, sorted[index].key.time == time {
-                value += sorted[index].delta
-                index += 1
-            }
-            times.append(time)
-            values.append(atAnswer)
-            values.append(value)
-        }
+    /// `times` in order (non-decreasing), with each step's change of the count.
+    init(times: [Int64], deltas: [Int]) {
+        self.times = times
+        for delta in deltas { values.append(values.last! + delta) }
         while size < values.count { size *= 2 }
         tree = Array(repeating: -1, count: 2 * size)
         for position in values.indices { tree[size + position] = Int32(position) }
@@ -64,12 +46,14 @@ struct StepFunction {
         return values[Int(b)] > values[Int(a)] ? b : a
     }
 
-    /// The largest value anywhere in [from, to], and a key that places an answer there.
-    func best(from: Int64, to: Int64, id: Int) -> (value: Int, key: SortKey) {
-        let before = Checker.firstIndex(in: times) { $0 >= from }  // events strictly before `from`
-        let through = Checker.firstIndex(in: times) { $0 > to }  // events up to `to`
-        var low = 2 * before + size
-        var high = 2 * through + size + 1
+    /// The first position whose next step is at or after `time`.
+    func firstPosition(notBefore time: Int64) -> Int { Checker.firstIndex(in: times) { $0 >= time } }
+
+    /// The largest value over the positions an answer sent at `from` and answered at `to` may
+    /// take, and the first position holding it.
+    func best(from: Int64, to: Int64) -> (value: Int, position: Int) {
+        var low = firstPosition(notBefore: from) + size
+        var high = Checker.firstIndex(in: times) { $0 > to } + size + 1
         var found: Int32 = -1
         while low < high {
             if low & 1 == 1 {
@@ -83,14 +67,6 @@ struct StepFunction {
             low /= 2
             high /= 2
         }
-        let position = Int(found)
-        let key: SortKey
-        if position == 2 * before {
-            key = SortKey(time: from, rank: 0, fence: .min, id: id)
-        } else {
-            let time = times[(position - 1) / 2]
-            key = SortKey(time: time, rank: position % 2 == 1 ? SortKey.answer : SortKey.answerLast, fence: 0, id: id)
-        }
-        return (values[position], key)
+        return (values[Int(found)], Int(found))
     }
 }

@@ -63,16 +63,23 @@ extension LoadReport {
         let end = max(totalSeconds, 0.001)
         let index = Dictionary(uniqueKeysWithValues: units.enumerated().map { ($1, $0) })
         var bars: [String] = []
-        for lease in leases {
+        // A bar from the grant to the sale (green), the release (blue), or else to the next
+        // lease of the unit or the end of the run (grey: expired, or still held).
+        for (position, lease) in leases.enumerated() {
             guard let rowIndex = index[lease.unit] else { continue }
+            let next = leases.indices.contains(position + 1) && leases[position + 1].unit == lease.unit
+            let over = lease.confirmedAt ?? lease.releasedAt ?? (next ? leases[position + 1].heldAt : end)
+            let (color, how) =
+                lease.confirmedAt != nil
+                ? ("#4a4", "sold") : lease.releasedAt != nil ? ("#48c", "released") : ("#aaa", "expired or held")
             let start = 40 + lease.heldAt / end * (width - 60)
-            let stop = 40 + (lease.confirmedAt ?? end) / end * (width - 60)
+            let stop = 40 + over / end * (width - 60)
             bars.append(
                 String(
                     format:
-                        #"<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%@"><title>unit %d: %@</title></rect>"#,
-                    start, 10 + Double(rowIndex) * row, max(1, stop - start), row - 1,
-                    lease.confirmedAt == nil ? "#aaa" : "#4a4", lease.unit, lease.claim))
+                        #"<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%@"><title>unit %d: %@ (%@)</title></rect>"#,
+                    start, 10 + Double(rowIndex) * row, max(1, stop - start), row - 1, color, lease.unit, lease.claim,
+                    how))
         }
         let height = 20 + Double(units.count) * row
         let note = Set(leases.map(\.unit)).count > units.count ? "<p>(the first 200 units)</p>" : ""

@@ -4,8 +4,10 @@ public struct LoadPlan: Sendable {
     public enum Scenario: String, Sendable, CaseIterable {
         /// Claims only: the stampede of a drop opening.
         case stampede
-        /// Claims, then winners pay: confirms after a random delay, retries with the same
-        /// Idempotency-Key, and greedy shoppers who claim again past the per-user limit.
+        /// Claims, then winners pay or not: after a random delay most confirm, some release,
+        /// some abandon their hold (it expires after the TTL and the unit is claimable again);
+        /// some claims are retried with the same Idempotency-Key, and greedy shoppers claim
+        /// again past the per-user limit.
         case checkout
     }
 
@@ -34,6 +36,9 @@ public struct LoadPlan: Sendable {
     /// once more with a new key; winners confirm after up to `confirmDelay`.
     public var retryShare = 0.05
     public var greedyShare = 0.02
+    /// Checkout: the share of winners who release their hold, and who abandon it.
+    public var releaseShare = 0.1
+    public var abandonShare = 0.1
     public var confirmDelay: Duration = .milliseconds(500)
     /// A request with no answer by then counts as unknown (and is resolved afterwards).
     public var requestTimeout: Duration = .seconds(10)
@@ -45,6 +50,19 @@ public struct LoadPlan: Sendable {
     public enum Fault: String, Sendable, CaseIterable {
         /// kill -9 the server a third of the way through the claims, then start it again.
         case killServer = "kill-server"
+        /// Stop the Redis the run started a third of the way through (SIGKILL), start it again
+        /// on the same port and data directory after a second.
+        case restartRedis = "restart-redis"
+        /// SIGSTOP the Postgres the run started a third of the way through, SIGCONT it 3 s later.
+        case pausePostgres = "pause-postgres"
+        /// One winner in twenty confirms only after its lease expired (TTL + 0.5 s): every such
+        /// confirm must be refused.
+        case zombieShopper = "zombie-shopper"
+
+        /// Whether the fault needs the run to start `dibs serve` itself.
+        public var needsServer: Bool { self != .zombieShopper }
+        /// Whether the run also starts its own Redis and Postgres for the server.
+        public var needsOwnStores: Bool { self == .restartRedis || self == .pausePostgres }
     }
 
     public var fault: Fault?

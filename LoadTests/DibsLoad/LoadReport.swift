@@ -1,4 +1,4 @@
-import DibsCheck
+public import DibsCheck
 import DibsClient
 import Foundation
 
@@ -34,6 +34,7 @@ public struct LoadReport: Sendable, Codable {
     /// Answers by outcome (`held`, `waitlisted`, `sold-out`, …), claims and confirms apart.
     public let claimOutcomes: [String: Int]
     public let confirmOutcomes: [String: Int]
+    public let releaseOutcomes: [String: Int]
     public let retries: Int
     /// Claims that got no answer (or a 504) and were asked about again with the same key.
     public let askedAgain: Int
@@ -51,6 +52,22 @@ public struct LoadReport: Sendable, Codable {
     /// CPU time over wall time: 1.0 is one core busy.
     public let generatorCores: Double
     public let findings: [Finding]
+    /// The checker's work: operations checked (claims, sales, releases, expiries) and seconds.
+    public let checkedOperations: Int
+    public let checkSeconds: Double
+    /// How wide the window of a mapped server time is on the client clock (ms), from how
+    /// many grants.
+    public let clockUncertaintyMs: Double?
+    public let clockSamples: Int
+    /// The history as checked (written by `--history`), not part of the JSON report.
+    public var checkedHistory: History?
+
+    enum CodingKeys: String, CodingKey {
+        case drop, scenario, fault, model, connections, targetRate, claims, shoppers, claimSeconds, totalSeconds
+        case claimRate, claimOutcomes, confirmOutcomes, releaseOutcomes, retries, askedAgain, unresolved
+        case claimLatency, confirmLatency, lateness, keptRate, generatorCPUSeconds, generatorCores, findings
+        case checkedOperations, checkSeconds, clockUncertaintyMs, clockSamples, leases, timeline
+    }
     /// Per-unit leases for the HTML timeline: unit, claim, held at (s), confirmed at (s).
     public let leases: [LeaseSpan]
 
@@ -59,6 +76,8 @@ public struct LoadReport: Sendable, Codable {
         public let claim: String
         public let heldAt: Double
         public let confirmedAt: Double?
+        /// When a release answered (the hold ended), if it was released.
+        public let releasedAt: Double?
     }
 
     /// Latency over time for the HTML plot: second, answers, p50 and p99 (ms).
@@ -71,7 +90,13 @@ public struct LoadReport: Sendable, Codable {
         public let p99: Double
     }
 
-    public var safetyViolations: [Finding] { findings.filter { $0.kind == "safety" || $0.kind == "idempotency" } }
+    /// Safety and idempotency findings hold whatever the clocks do; timing findings rest on
+    /// the clock mapping. Both fail the run.
+    public var safetyViolations: [Finding] {
+        findings.filter {
+            $0.kind == "safety" || $0.kind == "idempotency" || $0.kind == "timing" && $0.invariant != "kept-the-rate"
+        }
+    }
     public var passed: Bool { safetyViolations.isEmpty && unresolved == 0 && (model == "closed" || keptRate) }
 
     static func make(
@@ -80,11 +105,12 @@ public struct LoadReport: Sendable, Codable {
     ) -> LoadReport {
         let claims = operations.filter { $0.kind == .claim }
         let confirms = operations.filter { $0.kind == .confirm }
+        let releases = operations.filter { $0.kind == .release }
         let retries = operations.filter { $0.kind == .retry }
         var findings: [Finding] = []
 
-        // The checker's history: each claim once (a retry replays it), and each sale.
-        var history: [DibsCheck.Operation] = []
+        // The checker's history: each claim once (a retry replays it), each sale, each
+        // release, and each lease's expiry mapped onto the client clock.
         // With a waitlist, a waitlisted claim counts toward its shopper's limit, which the
         // checker's model (held units only) cannot see: limit answers are not checked then.
         let checksLimit = drop.waitlistCapacity == 0
@@ -95,27 +121,28 @@ public struct LoadReport: Sendable, Codable {
                     explanation: "the drop has a waitlist of \(drop.waitlistCapacity): limit answers are not checked",
                     witnesses: []))
         }
-        for operation in claims.sorted(by: { $0.invoke < $1.invoke }) {
-            guard let result = Self.checkerResult(operation), checksLimit || result != .limitReached else { continue }
-            history.append(
-                DibsCheck.Operation(
-                    id: history.count, shopper: operation.shopper, invoke: operation.invoke,
-                    response: operation.response, result: result))
-        }
-        for operation in confirms where operation.status == 200 {
-            guard let unit = operation.unit, let fence = operation.fence else { continue }
-            history.append(
-                DibsCheck.Operation(
-                    id: history.count, shopper: operation.shopper, invoke: operation.invoke,
-                    response: operation.response, result: .confirmed(unit: unit, fence: fence)))
+        let built = Self.history(
+            claims: claims, steps: confirms + releases, drop: drop, holdTTL: Int64(plan.holdTTLSeconds) * 1_000_000_000,
+            checksLimit: checksLimit, span: Int64(totalSeconds * 1e9))
+        if let mapping = built.mapping, !mapping.consistent {
+            findings.append(
+                Finding(
+                    kind: "note", invariant: "clock-mapping",
+                    explanation:
+                        "the server's times did not agree on one offset to the client clock (a clock stepped?): expiries mapped with the widest window",
+                    witnesses: []))
         }
         // A used drop's units were taken before the run: only the rest are the run's to give.
         let units = max(0, drop.units - drop.soldBefore - drop.heldBefore)
-        for violation in Checker.check(History(units: units, perUserLimit: drop.perUserLimit, operations: history)) {
+        let checkStarted = ContinuousClock.now
+        let checked = History(units: units, perUserLimit: drop.perUserLimit, operations: built.operations)
+        let violations = Checker.check(checked)
+        let checkTook = ContinuousClock.now - checkStarted
+        for violation in violations {
             findings.append(
                 Finding(
-                    kind: "safety", invariant: violation.invariant.rawValue, explanation: violation.explanation,
-                    witnesses: violation.witnesses.map { $0.description }))
+                    kind: violation.dependsOnClocks ? "timing" : "safety", invariant: violation.invariant.rawValue,
+                    explanation: violation.explanation, witnesses: violation.witnesses.map { $0.description }))
         }
 
         // The same key must get the same answer.
@@ -146,7 +173,7 @@ public struct LoadReport: Sendable, Codable {
                     explanation: "\(serverErrors.count) requests were answered 5xx",
                     witnesses: serverErrors.prefix(5).map { "\($0.kind) \($0.key): \($0.outcome)" }))
         }
-        let unresolved = claims.filter { $0.response == nil }.count
+        let unresolved = claims.filter(\.isUnknown).count
 
         func latency(_ values: [Int64]) -> Latency {
             var histogram = LatencyHistogram()
@@ -178,10 +205,17 @@ public struct LoadReport: Sendable, Codable {
                 confirmedAt[claim] = Double(response) / 1e9
             }
         }
+        var releasedAt: [String: Double] = [:]
+        for release in releases where release.outcome == "released" {
+            if let claim = release.claim, let response = release.response {
+                releasedAt[claim] = Double(response) / 1e9
+            }
+        }
         let leases = answered.compactMap { operation -> LeaseSpan? in
             guard operation.status == 201, let unit = operation.unit, let claim = operation.claim else { return nil }
             return LeaseSpan(
-                unit: unit, claim: claim, heldAt: Double(operation.response!) / 1e9, confirmedAt: confirmedAt[claim])
+                unit: unit, claim: claim, heldAt: Double(operation.response!) / 1e9, confirmedAt: confirmedAt[claim],
+                releasedAt: releasedAt[claim])
         }.sorted { ($0.unit, $0.heldAt) < ($1.unit, $1.heldAt) }
 
         var bySecond: [Int: [Int64]] = [:]
@@ -200,12 +234,65 @@ public struct LoadReport: Sendable, Codable {
             connections: plan.connections, targetRate: plan.rate, claims: claims.count, shoppers: plan.shoppers,
             claimSeconds: claimsSeconds, totalSeconds: totalSeconds, claimRate: achieved,
             claimOutcomes: Dictionary(claims.map { ($0.outcome, 1) }, uniquingKeysWith: +),
-            confirmOutcomes: Dictionary(confirms.map { ($0.outcome, 1) }, uniquingKeysWith: +), retries: retries.count,
+            confirmOutcomes: Dictionary(confirms.map { ($0.outcome, 1) }, uniquingKeysWith: +),
+            releaseOutcomes: Dictionary(releases.map { ($0.outcome, 1) }, uniquingKeysWith: +), retries: retries.count,
             askedAgain: askedAgain,
             unresolved: unresolved, claimLatency: claimLatency,
             confirmLatency: latency(confirms.compactMap { op in op.response.map { $0 - op.invoke } }),
             lateness: lateness, keptRate: keptRate, generatorCPUSeconds: cpu.seconds, generatorCores: cpu.cores,
-            findings: findings, leases: leases, timeline: timeline)
+            findings: findings, checkedOperations: built.operations.count,
+            checkSeconds: Double(checkTook.components.seconds) + Double(checkTook.components.attoseconds) / 1e18,
+            clockUncertaintyMs: built.mapping?.uncertaintyMilliseconds, clockSamples: built.mapping?.samples ?? 0,
+            checkedHistory: checked, leases: leases, timeline: timeline)
+    }
+
+    /// The checker's operations from the recorded ones, and the clock mapping used for expiries.
+    static func history(
+        claims: [RecordedOperation], steps: [RecordedOperation], drop: DropInfo, holdTTL: Int64, checksLimit: Bool,
+        span: Int64
+    ) -> (operations: [DibsCheck.Operation], mapping: ClockMapping?) {
+        var operations: [DibsCheck.Operation] = []
+        func add(_ operation: RecordedOperation, _ result: DibsCheck.Operation.Result) {
+            operations.append(
+                DibsCheck.Operation(
+                    id: operations.count, shopper: operation.shopper, invoke: operation.invoke,
+                    response: operation.response, result: result))
+        }
+        for operation in claims.sorted(by: { $0.invoke < $1.invoke }) {
+            guard let result = Self.checkerResult(operation), checksLimit || result != .limitReached else { continue }
+            add(operation, result)
+        }
+        var unanswered = Set<String>()  // claims whose confirm or release may or may not have happened
+        for operation in steps {
+            guard operation.response != nil, let status = operation.status else {
+                if let claim = operation.claim { unanswered.insert(claim) }
+                continue
+            }
+            guard status == 200, let unit = operation.unit, let fence = operation.fence else { continue }
+            switch (operation.kind, operation.outcome) {
+            case (.confirm, _): add(operation, .confirmed(unit: unit, fence: fence))
+            case (.release, "released"): add(operation, .released(unit: unit, fence: fence))
+            default: continue  // "expired": the release found the lease over already
+            }
+        }
+        // Server time of each grant: its expiry less the TTL (milliseconds, truncated).
+        let grants = claims.filter { $0.status == 201 && $0.response != nil && $0.expiresAt != nil }
+        let mapping = ClockMapping(
+            samples: grants.map { ($0.expiresAt! * 1_000_000 - holdTTL, $0.invoke, $0.response!) },
+            resolution: 1_000_000, span: span)
+        if let mapping {
+            for grant in grants {
+                guard let unit = grant.unit, let fence = grant.fence, !unanswered.contains(grant.claim ?? "") else {
+                    continue
+                }
+                let window = mapping.clientWindow(ofServer: grant.expiresAt! * 1_000_000)
+                operations.append(
+                    DibsCheck.Operation(
+                        id: operations.count, shopper: grant.shopper, invoke: max(grant.invoke, window.earliest),
+                        response: max(grant.invoke, window.latest), result: .expired(unit: unit, fence: fence)))
+            }
+        }
+        return (operations, mapping)
     }
 
     /// Whether a tokenless replay (the store's, when the kept answer is gone) names the same
@@ -225,7 +312,7 @@ public struct LoadReport: Sendable, Codable {
             return .held(unit: unit, fence: fence)
         case (202, "waitlisted"), (409, "sold-out"): return .soldOut
         case (403, "limit-reached"): return .limitReached
-        case (504, _): return .unknown
+        case (503, _), (504, _): return .unknown
         default: return nil
         }
     }
@@ -255,6 +342,12 @@ public struct LoadReport: Sendable, Codable {
                     + confirmOutcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  ")
             )
         }
+        if !releaseOutcomes.isEmpty {
+            lines.append(
+                "releases  "
+                    + releaseOutcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  ")
+            )
+        }
         if retries > 0 { lines.append("retries with the same key: \(retries)") }
         if askedAgain > 0 {
             lines.append(
@@ -272,10 +365,21 @@ public struct LoadReport: Sendable, Codable {
         if confirmLatency.count > 0 { lines.append(row("confirm", confirmLatency)) }
         if let lateness { lines.append(row("send lateness", lateness)) }
         lines.append("")
+        lines.append(
+            String(
+                format: "checked %d operations (claims, sales, releases, expiries) in %.2f s", checkedOperations,
+                checkSeconds)
+                + (clockUncertaintyMs.map {
+                    String(
+                        format: "; expiries mapped onto the client clock within %.1f ms (from %d grants)", $0,
+                        clockSamples)
+                } ?? ""))
         if findings.allSatisfy({ $0.kind == "note" }) {
             for finding in findings { lines.append("NOTE: \(finding.explanation)") }
             let limit = findings.isEmpty ? "the limit kept, " : ""
-            lines.append("CHECK PASSED: no unit given twice, no false sold out, \(limit)every key answered alike")
+            lines.append(
+                "CHECK PASSED: no unit leased twice at once or sold twice, no stale or expired lease accepted, "
+                    + "no false sold out, \(limit)every key answered alike")
         } else {
             for finding in findings {
                 lines.append("\(finding.kind.uppercased()) \(finding.invariant): \(finding.explanation)")

@@ -10,18 +10,51 @@ public enum LoadRun {
     public static func run(_ plan: LoadPlan, log: @escaping @Sendable (String) -> Void = { _ in }) async throws
         -> LoadReport
     {
-        guard let command = plan.serveCommand else { return try await runAgainst(plan, server: nil, log: log) }
-        let server = ServerUnderTest(command: command)
+        guard var command = plan.serveCommand else {
+            return try await runAgainst(plan, server: nil, stores: nil, log: log)
+        }
         var plan = plan
+        var stores: OwnServers?
+        defer { stores?.stop() }
+        if plan.fault?.needsOwnStores == true {
+            let own = try OwnServers(
+                dibs: command[0], schema: ProcessInfo.processInfo.environment["DIBS_SCHEMA_DIR"] ?? "schema", log: log)
+            stores = own
+            command =
+                Self.removingStoreFlags(command) + [
+                    "--redis-url", own.redisURL, "--postgres-url", own.postgresURL,
+                ]
+            plan.operatorKey = own.operatorKey
+            plan.storefrontKey = own.storefrontKey
+        }
+        let server = ServerUnderTest(command: command)
         plan.port = try server.start()
         defer { server.stop() }
-        return try await runAgainst(plan, server: server, log: log)
+        return try await runAgainst(plan, server: server, stores: stores, log: log)
+    }
+
+    /// The serve command without its store flags, which the run's own servers replace.
+    static func removingStoreFlags(_ command: [String]) -> [String] {
+        var kept: [String] = []
+        var skipNext = false
+        for argument in command {
+            if skipNext {
+                skipNext = false
+                continue
+            }
+            if argument == "--redis-url" || argument == "--postgres-url" {
+                skipNext = true
+            } else if !argument.hasPrefix("--redis-url=") && !argument.hasPrefix("--postgres-url=") {
+                kept.append(argument)
+            }
+        }
+        return kept
     }
 
     static func runAgainst(
-        _ plan: LoadPlan, server: ServerUnderTest?, log: @escaping @Sendable (String) -> Void
+        _ plan: LoadPlan, server: ServerUnderTest?, stores: OwnServers?, log: @escaping @Sendable (String) -> Void
     ) async throws -> LoadReport {
-        if plan.fault != nil && server == nil {
+        if plan.fault?.needsServer == true && server == nil {
             throw LoadError("a fault needs a server the run starts itself (--serve-command)")
         }
         let clock = RunClock()
@@ -35,16 +68,38 @@ public enum LoadRun {
         let progress = plan.progress ? Task { await reportProgress(plan, counts, clock, log) } : nil
         let tickets = TicketCounter()
         let faults = Task {
-            guard plan.fault == .killServer, let server else { return }
+            guard let fault = plan.fault, fault.needsServer else { return }
             while tickets.taken < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
-            log("fault: kill -9 of dibs serve after \(tickets.taken) claims")
-            server.kill()
-            try? await Task.sleep(for: .milliseconds(500))
-            do {
-                try server.start()
-                log("fault: dibs serve started again")
-            } catch {
-                log("fault: dibs serve did not start again: \(error)")
+            switch fault {
+            case .killServer:
+                guard let server else { return }
+                log("fault: kill -9 of dibs serve after \(tickets.taken) claims")
+                server.kill()
+                try? await Task.sleep(for: .milliseconds(500))
+                do {
+                    try server.start()
+                    log("fault: dibs serve started again")
+                } catch {
+                    log("fault: dibs serve did not start again: \(error)")
+                }
+            case .restartRedis:
+                guard let stores else { return }
+                log("fault: kill -9 of Redis after \(tickets.taken) claims, started again in 1 s")
+                do {
+                    try await stores.restartRedis(downFor: .seconds(1))
+                    log("fault: Redis started again")
+                } catch {
+                    log("fault: Redis did not start again: \(error)")
+                }
+            case .pausePostgres:
+                guard let stores else { return }
+                log("fault: SIGSTOP of Postgres after \(tickets.taken) claims, SIGCONT in 3 s")
+                stores.pausePostgres()
+                try? await Task.sleep(for: .seconds(3))
+                stores.resumePostgres()
+                log("fault: Postgres continued")
+            case .zombieShopper:
+                return
             }
         }
         let confirmTasks = TaskList()
@@ -80,15 +135,22 @@ public enum LoadRun {
                                 recorder, counts)
                         }
                         if let first, first.status == 201, let token = first.token, let claimID = first.claim {
-                            let delay = Duration.nanoseconds(
+                            let choice = random.unit()
+                            if choice < plan.abandonShare { continue }  // the hold expires
+                            var delay = Duration.nanoseconds(
                                 Int64(
                                     random.unit()
                                         * Double(
                                             plan.confirmDelay.components.seconds * 1_000_000_000
                                                 + plan.confirmDelay.components.attoseconds / 1_000_000_000)))
+                            let releases = choice < plan.abandonShare + plan.releaseShare
+                            if !releases && plan.fault == .zombieShopper && random.chance(0.05) {
+                                delay = .seconds(plan.holdTTLSeconds) + .milliseconds(500)
+                            }
                             let task = Task {
                                 try? await Task.sleep(for: delay)
-                                await confirm(plan, claimID, token, shopper, confirms, clock, recorder, counts)
+                                let step: LeaseStep = releases ? .release : .confirm
+                                await settle(step, plan, claimID, token, shopper, confirms, clock, recorder, counts)
                             }
                             confirmTasks.append(task)
                         }
@@ -108,6 +170,7 @@ public enum LoadRun {
         // same key, whose replay says which.
         var operations = recorder.all
         let askedAgain = try await resolveUnknowns(&operations, plan, drop, clock)
+        try await resolveLeaseSteps(&operations, plan, clock)
         let cpu = CPUUse.now().since(cpuBefore)
         return LoadReport.make(
             plan: plan, drop: drop, operations: operations, askedAgain: askedAgain,
@@ -146,6 +209,7 @@ public enum LoadRun {
             operation.claim = fields.string("claim")
             operation.unit = fields.integer("unit").map(Int.init)
             operation.fence = fields.integer("fence")
+            operation.expiresAt = fields.milliseconds("expires_at")
             operation.outcome = fields.outcome(status: reply.status)
             operation.body = reply.body
             counts.answered(operation.outcome, latency: now - intended)
@@ -166,35 +230,57 @@ public enum LoadRun {
         return nil
     }
 
-    static func confirm(
-        _ plan: LoadPlan, _ claim: String, _ token: String, _ shopper: String, _ pool: ConnectionPool,
-        _ clock: RunClock, _ recorder: Recorder, _ counts: LiveCounts
+    /// What a winner does with its hold.
+    enum LeaseStep: String {
+        case confirm, release
+    }
+
+    /// Confirms or releases a hold, recording the answer.
+    static func settle(
+        _ step: LeaseStep, _ plan: LoadPlan, _ claim: String, _ token: String, _ shopper: String,
+        _ pool: ConnectionPool, _ clock: RunClock, _ recorder: Recorder, _ counts: LiveCounts
     ) async {
         let invoke = clock.now()
+        let key = step == .confirm ? "pay-\(claim)" : "drop-\(claim)"
         var operation = RecordedOperation(
-            kind: .confirm, shopper: shopper, key: "pay-\(claim)", intended: invoke, invoke: invoke,
-            outcome: "no-answer", body: [])
+            kind: step == .confirm ? .confirm : .release, shopper: shopper, key: key, intended: invoke,
+            invoke: invoke, outcome: "no-answer", body: [])
+        operation.claim = claim
         defer { recorder.append(operation) }
-        do {
-            let reply = try await pool.send(
-                "POST", "/v1/claims/\(claim)/confirm",
-                headers: [
-                    ("Authorization", "Bearer \(plan.storefrontKey)"), ("Idempotency-Key", "pay-\(claim)"),
-                    ("Content-Type", "application/json"),
-                ], body: Array(#"{"hold_token":"\#(token)","order_ref":"load-\#(claim)"}"#.utf8),
-                timeout: plan.requestTimeout)
+        let body =
+            step == .confirm
+            ? #"{"hold_token":"\#(token)","order_ref":"load-\#(claim)"}"# : #"{"hold_token":"\#(token)"}"#
+        // No answer (a reset, a restarting server), a 5xx or "in flight": ask again with the
+        // same key, whose replay says what happened; the operation spans all the attempts.
+        var attempt = 0
+        while attempt < 8 {
+            attempt += 1
+            guard
+                let reply = try? await pool.send(
+                    "POST", "/v1/claims/\(claim)/\(step.rawValue)",
+                    headers: [
+                        ("Authorization", "Bearer \(plan.storefrontKey)"), ("Idempotency-Key", key),
+                        ("Content-Type", "application/json"),
+                    ], body: Array(body.utf8), timeout: plan.requestTimeout),
+                reply.status < 500,
+                ResponseFields(reply.body).string("type") != "urn:dibs:problem:idempotency-in-flight"
+            else {
+                try? await Task.sleep(for: .milliseconds(250 * attempt))
+                continue
+            }
             let now = clock.now()
             let fields = ResponseFields(reply.body)
             operation.response = now
             operation.status = reply.status
-            operation.claim = claim
             operation.unit = fields.integer("unit").map(Int.init)
             operation.fence = fields.integer("fence")
-            operation.outcome = reply.status == 200 ? "confirmed" : fields.outcome(status: reply.status)
+            operation.outcome =
+                reply.status == 200 ? fields.string("state") ?? "ok" : fields.outcome(status: reply.status)
+            operation.body = reply.body
             counts.answered(operation.outcome, latency: now - invoke)
-        } catch {
-            counts.answered("no-answer", latency: clock.now() - invoke)
+            return
         }
+        counts.answered("no-answer", latency: clock.now() - invoke)
     }
 
     /// Asks again, with the same key, about every claim that got no answer (or a 5xx that
@@ -202,9 +288,7 @@ public enum LoadRun {
     static func resolveUnknowns(
         _ operations: inout [RecordedOperation], _ plan: LoadPlan, _ drop: DropInfo, _ clock: RunClock
     ) async throws -> Int {
-        let unknown = operations.indices.filter {
-            operations[$0].kind == .claim && (operations[$0].response == nil || operations[$0].status == 504)
-        }
+        let unknown = operations.indices.filter { operations[$0].kind == .claim && operations[$0].isUnknown }
         guard !unknown.isEmpty else { return 0 }
         guard var connection = await reconnect(plan) else {
             throw LoadError("the server is gone: unknowns stay unknown")
@@ -212,35 +296,80 @@ public enum LoadRun {
         defer { connection.close() }
         let recorder = Recorder()
         let counts = LiveCounts()
-        for index in unknown {
-            let original = operations[index]
-            for _ in 0..<3 {
+        // In rounds: a key still marked in flight (its request died with the store) is asked
+        // again next round; the mark ends by itself within the service's 30 s.
+        var pending = unknown
+        for round in 0..<40 where !pending.isEmpty {
+            if round > 0 { try await Task.sleep(for: .seconds(1)) }
+            var later: [Int] = []
+            for index in pending {
+                let original = operations[index]
                 guard
                     let answer = await claim(
                         &connection, plan, drop, original.shopper, original.key, .retry, clock.now(), clock,
-                        recorder, counts),
-                    answer.status != 409
-                        || ResponseFields(recorder.all.last?.body ?? []).string("type")
-                            != "urn:dibs:problem:idempotency-in-flight",
-                    answer.status < 500
+                        recorder, counts)
                 else {
-                    try await Task.sleep(for: .milliseconds(200))
+                    later.append(index)
                     continue
                 }
                 let replay = recorder.all.last!
+                if answer.status >= 500 || replay.outcome == "idempotency-in-flight" {
+                    later.append(index)
+                    continue
+                }
                 var resolved = original
                 resolved.response = replay.response
                 resolved.status = replay.status
                 resolved.claim = replay.claim
                 resolved.unit = replay.unit
                 resolved.fence = replay.fence
+                resolved.expiresAt = replay.expiresAt
                 resolved.outcome = replay.outcome
                 resolved.body = replay.body
                 operations[index] = resolved
-                break
             }
+            pending = later
         }
         return unknown.count
+    }
+
+    /// Confirms and releases that got no answer: the claim's state (from the status
+    /// endpoint) says whether they took effect; the operation then spans its send to that
+    /// answer. One that did not take effect is marked so and proves nothing.
+    static func resolveLeaseSteps(_ operations: inout [RecordedOperation], _ plan: LoadPlan, _ clock: RunClock)
+        async throws
+    {
+        let unknown = operations.indices.filter {
+            operations[$0].kind != .claim && operations[$0].kind != .retry && operations[$0].response == nil
+                && operations[$0].claim != nil
+        }
+        guard !unknown.isEmpty else { return }
+        guard var connection = await reconnect(plan) else {
+            throw LoadError("the server is gone: unknowns stay unknown")
+        }
+        defer { connection.close() }
+        for index in unknown {
+            let claim = operations[index].claim!
+            guard
+                let reply = try? await connection.send(
+                    "GET", "/v1/claims/\(claim)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
+                    timeout: plan.requestTimeout), reply.status == 200
+            else {
+                if !connection.isActive { connection = await reconnect(plan) ?? connection }
+                continue
+            }
+            let fields = ResponseFields(reply.body)
+            let state = fields.string("state") ?? "?"
+            let tookEffect =
+                operations[index].kind == .confirm && state == "confirmed"
+                || operations[index].kind == .release
+                    && state == "released"
+            operations[index].response = clock.now()
+            operations[index].status = tookEffect ? 200 : 0
+            operations[index].unit = fields.integer("unit").map(Int.init)
+            operations[index].fence = fields.integer("fence")
+            operations[index].outcome = tookEffect ? state : "no-effect (\(state))"
+        }
     }
 
     /// The drop the run claims on: made fresh (through the operator API) unless named.

@@ -3,7 +3,7 @@ import Synchronization
 /// One request as the load generator saw it, on the run's monotonic clock (nanoseconds since
 /// the run began).
 public struct RecordedOperation: Sendable {
-    public enum Kind: String, Sendable { case claim, retry, confirm }
+    public enum Kind: String, Sendable { case claim, retry, confirm, release }
 
     public let kind: Kind
     public let shopper: String
@@ -17,10 +17,16 @@ public struct RecordedOperation: Sendable {
     public var claim: String?
     public var unit: Int?
     public var fence: Int64?
+    /// A grant's expiry on the server's clock (milliseconds since 1970).
+    public var expiresAt: Int64?
     /// The problem name of a 4xx/5xx, or the state of a 2xx.
     public var outcome: String
     /// The body, for retries compared with the first answer.
     public var body: [UInt8]
+
+    /// No answer, or one that may hide an effect: a 504, or a 503 from a store that failed
+    /// mid-call (the call may have been applied).
+    public var isUnknown: Bool { response == nil || status == 504 || status == 503 }
 }
 
 /// The history under construction, shared by every worker.

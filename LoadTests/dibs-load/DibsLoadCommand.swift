@@ -39,11 +39,21 @@ struct DibsLoadCommand: AsyncParsableCommand {
     @Option(help: "Seed of the scenario's random choices.") var seed: UInt64 = 1
     @Option(help: "Write the report as JSON to this file.") var json: String?
     @Option(help: "Write the report as an HTML page to this file.") var html: String?
+    @Option(help: "Write the history the checker read (every operation, client clock) as JSON to this file.")
+    var history: String?
     @Option(help: "Fail when the claims' p99 latency is above this, in milliseconds.") var maxP99: Double?
     @Option(help: "Fail when fewer claims per second were answered.") var minRate: Double?
     @Flag(help: "No live progress line.") var quiet = false
-    @Option(help: "A fault: kill-server (kill -9 the server a third of the way through, then start it again).")
+    @Option(
+        help: """
+            A fault: kill-server (kill -9 dibs serve a third of the way through, start it again), \
+            restart-redis (the run starts its own Redis and Postgres for the server; kill -9 Redis, \
+            start it again 1 s later), pause-postgres (own servers too; SIGSTOP Postgres for 3 s), \
+            zombie-shopper (checkout: one winner in twenty confirms after its lease expired).
+            """)
     var fault: String?
+    @Option(help: "Checkout: the share of winners who release their hold.") var releaseShare = 0.1
+    @Option(help: "Checkout: the share of winners who abandon their hold (it expires).") var abandonShare = 0.1
     @Option(
         help: """
             Start the server under test from this command line (space-separated, with a fixed --port), \
@@ -64,12 +74,17 @@ struct DibsLoadCommand: AsyncParsableCommand {
             }
             return preset
         }
-        if faultPreset != nil && serveCommand == nil {
-            throw ValidationError("a fault needs --serve-command: it acts only on a server the run starts itself")
+        if faultPreset?.needsServer == true && serveCommand == nil {
+            throw ValidationError("this fault needs --serve-command: it acts only on a server the run starts itself")
+        }
+        if faultPreset == .zombieShopper && scenario != "checkout" {
+            throw ValidationError("zombie-shopper acts on confirms: use it with --scenario checkout")
         }
         let environment = ProcessInfo.processInfo.environment
-        guard let operatorKey = operatorKey ?? environment["DIBS_OPERATOR_KEY"],
-            let storefrontKey = storefrontKey ?? environment["DIBS_STOREFRONT_KEY"]
+        // With its own stores the run makes its own keys.
+        let ownKeys = faultPreset?.needsOwnStores == true
+        guard let operatorKey = operatorKey ?? environment["DIBS_OPERATOR_KEY"] ?? (ownKeys ? "" : nil),
+            let storefrontKey = storefrontKey ?? environment["DIBS_STOREFRONT_KEY"] ?? (ownKeys ? "" : nil)
         else { throw ValidationError("pass --operator-key and --storefront-key (or the DIBS_* variables)") }
         guard let scenario = LoadPlan.Scenario(rawValue: scenario) else {
             throw ValidationError("--scenario is stampede or checkout")
@@ -94,6 +109,11 @@ struct DibsLoadCommand: AsyncParsableCommand {
         plan.connections = connections
         plan.rate = rate
         plan.scenario = scenario
+        guard (0...1).contains(releaseShare), (0...1).contains(abandonShare), releaseShare + abandonShare <= 1 else {
+            throw ValidationError("--release-share and --abandon-share are shares between 0 and 1, together at most 1")
+        }
+        plan.releaseShare = releaseShare
+        plan.abandonShare = abandonShare
         plan.confirmDelay = .milliseconds(confirmDelayMs)
         plan.requestTimeout = .milliseconds(Int64(timeout * 1000))
         plan.seed = seed
@@ -110,6 +130,10 @@ struct DibsLoadCommand: AsyncParsableCommand {
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             try encoder.encode(report).write(to: URL(fileURLWithPath: json))
             print("JSON report: \(json)")
+        }
+        if let history, let checked = report.checkedHistory {
+            try JSONEncoder().encode(checked).write(to: URL(fileURLWithPath: history))
+            print("history: \(history)")
         }
         if let html {
             try Data(report.html.utf8).write(to: URL(fileURLWithPath: html))
