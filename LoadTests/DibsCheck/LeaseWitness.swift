@@ -14,7 +14,20 @@ enum LeaseWitness {
         var builder = Builder(history)
         let necessary = builder.necessaryViolations()
         if !necessary.isEmpty { return necessary }
-        return builder.replay().map { [$0] } ?? []
+        guard let first = builder.replay() else { return [] }
+        // A limit answer that came while a lease of its shopper was being handed on: keep that
+        // lease alive until the answer by granting the next one later (and every later fence
+        // with it), then try again; the first failure stands if that does not help.
+        var failure = first
+        for _ in 0..<25 {
+            guard case .limitReached = failure.operation.result, builder.keepAlive(for: failure.operation) else {
+                break
+            }
+            guard let next = builder.replay() else { return [] }
+            if next.operation == failure.operation { break }
+            failure = next
+        }
+        return [first.violation]
     }
 
     struct Lease {
@@ -159,7 +172,24 @@ enum LeaseWitness {
         }
 
         /// Builds the linearization and replays it; the first step that cannot take effect.
-        mutating func replay() -> Violation? {
+        /// Grants that must not take effect earlier than given (set by `keepAlive`).
+        var notBefore: [Int: Int64] = [:]
+
+        /// Delays the grant that ends a lease of the answer's shopper just before the answer
+        /// was sent, so that the lease is live during the answer; false when none can.
+        mutating func keepAlive(for answer: Operation) -> Bool {
+            for lease in leases where lease.grant.shopper == answer.shopper && lease.effect <= answer.response! {
+                guard let nextIndex = lease.next, let end = lease.end, end.rank == SortKey.grant,
+                    lease.endUpper >= answer.invoke, leases[nextIndex].effect < answer.invoke,
+                    answer.invoke <= leases[nextIndex].grant.response!
+                else { continue }
+                notBefore[nextIndex] = answer.invoke
+                return true
+            }
+            return false
+        }
+
+        mutating func replay() -> (violation: Violation, operation: Operation)? {
             placeGrants()
             placeEnds()
             makeRoomForShoppers()
@@ -208,7 +238,7 @@ enum LeaseWitness {
         mutating func placeGrants() {
             var running = Int64.min
             for index in leases.indices {
-                var earliest = max(running, leases[index].grant.invoke)
+                var earliest = max(running, leases[index].grant.invoke, notBefore[index] ?? .min)
                 if let previous = leases[index].previous { earliest = max(earliest, freedAt(previous)) }
                 leases[index].effect = min(earliest, leases[index].grant.response!)
                 running = max(running, leases[index].effect)
@@ -412,7 +442,7 @@ enum LeaseWitness {
         /// Replays the steps in order through the model, each answer at its position; the
         /// first that cannot take effect.
         func run(_ ordered: [Step], answers: [(position: Int, operation: Operation)], soldOutBest: [Int: Int])
-            -> Violation?
+            -> (violation: Violation, operation: Operation)?
         {
             let shoppers = Array(Set(history.operations.map(\.shopper))).sorted()
             let shopperIndex = Dictionary(uniqueKeysWithValues: shoppers.enumerated().map { ($1, $0) })
@@ -425,7 +455,9 @@ enum LeaseWitness {
                     let latest = position == ordered.count ? Int64.max : ordered[position].key.time
                     let fits = earliest <= (operation.response ?? .max) && latest >= operation.invoke
                     if !fits || !model.apply(operation.result, shopper: shopperIndex[operation.shopper]!) {
-                        return explain(operation, model: model, shoppers: shoppers, soldOutBest: soldOutBest)
+                        return (
+                            explain(operation, model: model, shoppers: shoppers, soldOutBest: soldOutBest), operation
+                        )
                     }
                 }
                 guard position < ordered.count else { break }
@@ -438,7 +470,7 @@ enum LeaseWitness {
                         model.apply(operation.result, shopper: shopper)
                     }
                 if !inWindow || !applied {
-                    return explain(operation, model: model, shoppers: shoppers, soldOutBest: soldOutBest)
+                    return (explain(operation, model: model, shoppers: shoppers, soldOutBest: soldOutBest), operation)
                 }
             }
             return nil

@@ -36,6 +36,8 @@ public struct LoadReport: Sendable, Codable {
     public let confirmOutcomes: [String: Int]
     public let releaseOutcomes: [String: Int]
     public let retries: Int
+    /// Zombie-shopper fault: confirms sent after their lease expired, and how they were answered.
+    public let zombieOutcomes: [String: Int]
     /// Claims that got no answer (or a 504) and were asked about again with the same key.
     public let askedAgain: Int
     public let unresolved: Int
@@ -64,7 +66,7 @@ public struct LoadReport: Sendable, Codable {
 
     enum CodingKeys: String, CodingKey {
         case drop, scenario, fault, model, connections, targetRate, claims, shoppers, claimSeconds, totalSeconds
-        case claimRate, claimOutcomes, confirmOutcomes, releaseOutcomes, retries, askedAgain, unresolved
+        case claimRate, claimOutcomes, confirmOutcomes, releaseOutcomes, retries, zombieOutcomes, askedAgain, unresolved
         case claimLatency, confirmLatency, lateness, keptRate, generatorCPUSeconds, generatorCores, findings
         case checkedOperations, checkSeconds, clockUncertaintyMs, clockSamples, leases, timeline
     }
@@ -164,6 +166,20 @@ public struct LoadReport: Sendable, Codable {
             }
         }
 
+        // Zombie confirms came half a second after their lease expired: none may succeed.
+        let zombies = confirms.filter(\.zombie)
+        let zombieSales = zombies.filter { $0.status == 200 }
+        if !zombieSales.isEmpty {
+            findings.append(
+                Finding(
+                    kind: "timing", invariant: "an expired lease is never confirmed or released",
+                    explanation:
+                        "\(zombieSales.count) of \(zombies.count) confirms sent 0.5 s after their lease expired were accepted",
+                    witnesses: zombieSales.prefix(5).map {
+                        "confirm \($0.key): \(String(decoding: $0.body, as: UTF8.self))"
+                    }))
+        }
+
         // Server errors are not safety violations, but a release engineer must see them.
         let serverErrors = operations.filter { ($0.status ?? 0) >= 500 }
         if !serverErrors.isEmpty {
@@ -236,6 +252,7 @@ public struct LoadReport: Sendable, Codable {
             claimOutcomes: Dictionary(claims.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             confirmOutcomes: Dictionary(confirms.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             releaseOutcomes: Dictionary(releases.map { ($0.outcome, 1) }, uniquingKeysWith: +), retries: retries.count,
+            zombieOutcomes: Dictionary(zombies.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             askedAgain: askedAgain,
             unresolved: unresolved, claimLatency: claimLatency,
             confirmLatency: latency(confirms.compactMap { op in op.response.map { $0 - op.invoke } }),
@@ -347,6 +364,11 @@ public struct LoadReport: Sendable, Codable {
                 "releases  "
                     + releaseOutcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  ")
             )
+        }
+        if !zombieOutcomes.isEmpty {
+            lines.append(
+                "zombie confirms (0.5 s after expiry)  "
+                    + zombieOutcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  "))
         }
         if retries > 0 { lines.append("retries with the same key: \(retries)") }
         if askedAgain > 0 {

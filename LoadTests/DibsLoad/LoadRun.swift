@@ -143,13 +143,13 @@ public enum LoadRun {
                                         * Double(
                                             plan.confirmDelay.components.seconds * 1_000_000_000
                                                 + plan.confirmDelay.components.attoseconds / 1_000_000_000)))
-                            let releases = choice < plan.abandonShare + plan.releaseShare
-                            if !releases && plan.fault == .zombieShopper && random.chance(0.05) {
+                            var step: LeaseStep = choice < plan.abandonShare + plan.releaseShare ? .release : .confirm
+                            if step == .confirm && plan.fault == .zombieShopper && random.chance(0.05) {
+                                step = .zombieConfirm
                                 delay = .seconds(plan.holdTTLSeconds) + .milliseconds(500)
                             }
                             let task = Task {
                                 try? await Task.sleep(for: delay)
-                                let step: LeaseStep = releases ? .release : .confirm
                                 await settle(step, plan, claimID, token, shopper, confirms, clock, recorder, counts)
                             }
                             confirmTasks.append(task)
@@ -231,8 +231,12 @@ public enum LoadRun {
     }
 
     /// What a winner does with its hold.
-    enum LeaseStep: String {
+    enum LeaseStep {
         case confirm, release
+        /// A confirm sent half a second after the lease expired: it must be refused.
+        case zombieConfirm
+
+        var path: String { self == .release ? "release" : "confirm" }
     }
 
     /// Confirms or releases a hold, recording the answer.
@@ -241,14 +245,14 @@ public enum LoadRun {
         _ pool: ConnectionPool, _ clock: RunClock, _ recorder: Recorder, _ counts: LiveCounts
     ) async {
         let invoke = clock.now()
-        let key = step == .confirm ? "pay-\(claim)" : "drop-\(claim)"
+        let key = step == .release ? "drop-\(claim)" : "pay-\(claim)"
         var operation = RecordedOperation(
-            kind: step == .confirm ? .confirm : .release, shopper: shopper, key: key, intended: invoke,
-            invoke: invoke, outcome: "no-answer", body: [])
+            kind: step == .release ? .release : .confirm, shopper: shopper, key: key, intended: invoke,
+            invoke: invoke, outcome: "no-answer", body: [], zombie: step == .zombieConfirm)
         operation.claim = claim
         defer { recorder.append(operation) }
         let body =
-            step == .confirm
+            step != .release
             ? #"{"hold_token":"\#(token)","order_ref":"load-\#(claim)"}"# : #"{"hold_token":"\#(token)"}"#
         // No answer (a reset, a restarting server), a 5xx or "in flight": ask again with the
         // same key, whose replay says what happened; the operation spans all the attempts.
@@ -257,7 +261,7 @@ public enum LoadRun {
             attempt += 1
             guard
                 let reply = try? await pool.send(
-                    "POST", "/v1/claims/\(claim)/\(step.rawValue)",
+                    "POST", "/v1/claims/\(claim)/\(step.path)",
                     headers: [
                         ("Authorization", "Bearer \(plan.storefrontKey)"), ("Idempotency-Key", key),
                         ("Content-Type", "application/json"),

@@ -23,6 +23,8 @@ public struct RecordedOperation: Sendable {
     public var outcome: String
     /// The body, for retries compared with the first answer.
     public var body: [UInt8]
+    /// A confirm sent after its lease expired (the zombie-shopper fault).
+    public var zombie = false
 
     /// No answer, or one that may hide an effect: a 504, or a 503 from a store that failed
     /// mid-call (the call may have been applied).
