@@ -5,19 +5,26 @@ public struct History: Sendable, Codable {
     public var units: Int
     public var perUserLimit: Int
     public var operations: [Operation]
+    /// The hold TTL in nanoseconds, if known: the safety check then takes a lease to last at
+    /// least 99 % of it on the client clock after its grant was sent (the server's clock may
+    /// be anywhere, but not run more than 1 % fast or jump).
+    public var holdTTL: Int64?
 
     /// Makes a history.
-    public init(units: Int, perUserLimit: Int, operations: [Operation]) {
+    public init(units: Int, perUserLimit: Int, operations: [Operation], holdTTL: Int64? = nil) {
         self.units = units
         self.perUserLimit = perUserLimit
         self.operations = operations
+        self.holdTTL = holdTTL
     }
 }
 
 extension History {
     /// The same history with every expiry free to fall anywhere after its lease's grant was
-    /// sent: what remains true then does not depend on how server times map to the client.
+    /// sent (plus 99 % of the TTL when known): what remains true then does not depend on how
+    /// server times map to the client.
     public func withExpiriesUnbounded() -> History {
+        let life = (holdTTL ?? 0) / 100 * 99
         var grantInvoke: [LeaseID: Int64] = [:]
         for operation in operations {
             if case .held(let unit, let fence) = operation.result {
@@ -29,9 +36,10 @@ extension History {
             operations: operations.map { operation in
                 guard case .expired = operation.result, let lease = operation.result.lease else { return operation }
                 return Operation(
-                    id: operation.id, shopper: operation.shopper, invoke: grantInvoke[lease] ?? operation.invoke,
+                    id: operation.id, shopper: operation.shopper,
+                    invoke: grantInvoke[lease].map { min($0 + life, operation.invoke) } ?? operation.invoke,
                     response: nil, result: operation.result)
-            })
+            }, holdTTL: holdTTL)
     }
 }
 

@@ -15,14 +15,19 @@ enum LeaseWitness {
         let necessary = builder.necessaryViolations()
         if !necessary.isEmpty { return necessary }
         guard let first = builder.replay() else { return [] }
-        // A limit answer that came while a lease of its shopper was being handed on: keep that
-        // lease alive until the answer by granting the next one later (and every later fence
-        // with it), then try again; the first failure stands if that does not help.
+        // Two repairs, each granting a lease later (and every later fence with it), then trying
+        // again; the first failure stands if they do not help. A limit answer that came while
+        // a lease of its shopper was being handed on keeps that lease alive until the answer;
+        // a grant to a shopper still at the limit waits until one of their leases could end.
         var failure = first
         for _ in 0..<25 {
-            guard case .limitReached = failure.operation.result, builder.keepAlive(for: failure.operation) else {
-                break
+            let repaired: Bool
+            switch failure.operation.result {
+            case .limitReached: repaired = builder.keepAlive(for: failure.operation)
+            case .held: repaired = builder.waitForRoom(failure.operation)
+            default: repaired = false
             }
+            guard repaired else { break }
             guard let next = builder.replay() else { return [] }
             if next.operation == failure.operation { break }
             failure = next
@@ -187,6 +192,25 @@ enum LeaseWitness {
                 return true
             }
             return false
+        }
+
+        /// Delays a grant that found its shopper at the limit until enough of the shopper's
+        /// earlier leases could have ended; false when its window does not reach that far.
+        mutating func waitForRoom(_ grant: Operation) -> Bool {
+            guard case .held(let unit, let fence) = grant.result, let index = leaseOf[LeaseID(unit: unit, fence: fence)]
+            else { return false }
+            let effect = leases[index].effect
+            let live = leases.filter {
+                $0.grant.shopper == grant.shopper && $0.fence < fence && $0.effect <= effect
+                    && ($0.end.map { $0.time >= effect } ?? true)
+            }
+            let needed = live.count - history.perUserLimit + 1
+            let ends = live.filter { $0.soldAt == nil && $0.end != nil }.map(\.endLower).sorted()
+            guard needed > 0, ends.count >= needed, ends[needed - 1] > effect,
+                ends[needed - 1] <= grant.response!
+            else { return false }
+            notBefore[index] = max(notBefore[index] ?? .min, ends[needed - 1])
+            return true
         }
 
         mutating func replay() -> (violation: Violation, operation: Operation)? {

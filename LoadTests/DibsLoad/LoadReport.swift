@@ -20,8 +20,9 @@ public struct LoadReport: Sendable, Codable {
 
     public let drop: DropInfo
     public let scenario: String
-    /// The fault the run inflicted, if any.
+    /// The fault the run inflicted, if any, and what it did when.
     public let fault: String?
+    public let faultEvents: [String]
     /// `closed` (N connections) or `open` (claims per second, on a schedule).
     public let model: String
     public let connections: Int
@@ -65,7 +66,8 @@ public struct LoadReport: Sendable, Codable {
     public var checkedHistory: History?
 
     enum CodingKeys: String, CodingKey {
-        case drop, scenario, fault, model, connections, targetRate, claims, shoppers, claimSeconds, totalSeconds
+        case drop, scenario, fault, faultEvents, model, connections, targetRate, claims, shoppers, claimSeconds,
+            totalSeconds
         case claimRate, claimOutcomes, confirmOutcomes, releaseOutcomes, retries, zombieOutcomes, askedAgain, unresolved
         case claimLatency, confirmLatency, lateness, keptRate, generatorCPUSeconds, generatorCores, findings
         case checkedOperations, checkSeconds, clockUncertaintyMs, clockSamples, leases, timeline
@@ -103,7 +105,7 @@ public struct LoadReport: Sendable, Codable {
 
     static func make(
         plan: LoadPlan, drop: DropInfo, operations: [RecordedOperation], askedAgain: Int, claimsSeconds: Double,
-        totalSeconds: Double, cpu: (seconds: Double, cores: Double)
+        totalSeconds: Double, cpu: (seconds: Double, cores: Double), faultEvents: [String] = []
     ) -> LoadReport {
         let claims = operations.filter { $0.kind == .claim }
         let confirms = operations.filter { $0.kind == .confirm }
@@ -137,7 +139,9 @@ public struct LoadReport: Sendable, Codable {
         // A used drop's units were taken before the run: only the rest are the run's to give.
         let units = max(0, drop.units - drop.soldBefore - drop.heldBefore)
         let checkStarted = ContinuousClock.now
-        let checked = History(units: units, perUserLimit: drop.perUserLimit, operations: built.operations)
+        let checked = History(
+            units: units, perUserLimit: drop.perUserLimit, operations: built.operations,
+            holdTTL: Int64(plan.holdTTLSeconds) * 1_000_000_000)
         let violations = Checker.check(checked)
         let checkTook = ContinuousClock.now - checkStarted
         for violation in violations {
@@ -245,7 +249,7 @@ public struct LoadReport: Sendable, Codable {
         }
 
         return LoadReport(
-            drop: drop, scenario: plan.scenario.rawValue, fault: plan.fault?.rawValue,
+            drop: drop, scenario: plan.scenario.rawValue, fault: plan.fault?.rawValue, faultEvents: faultEvents,
             model: plan.rate == nil ? "closed" : "open",
             connections: plan.connections, targetRate: plan.rate, claims: claims.count, shoppers: plan.shoppers,
             claimSeconds: claimsSeconds, totalSeconds: totalSeconds, claimRate: achieved,
@@ -349,6 +353,7 @@ public struct LoadReport: Sendable, Codable {
             String(
                 format: "claims took %.2f s: %.0f claims/s; whole run %.2f s; generator CPU %.2f s (%.0f%% of a core)",
                 claimSeconds, claimRate, totalSeconds, generatorCPUSeconds, generatorCores * 100))
+        for event in faultEvents { lines.append("fault at \(event)") }
         lines.append("")
         lines.append(
             "claims    "

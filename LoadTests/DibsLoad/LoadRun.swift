@@ -67,37 +67,42 @@ public enum LoadRun {
 
         let progress = plan.progress ? Task { await reportProgress(plan, counts, clock, log) } : nil
         let tickets = TicketCounter()
+        let faultEvents = TaskList.Lines()
+        let faultLog: @Sendable (String) -> Void = { line in
+            faultEvents.append(String(format: "%.2f s: ", Double(clock.now()) / 1e9) + line)
+            log("fault: " + line)
+        }
         let faults = Task {
             guard let fault = plan.fault, fault.needsServer else { return }
             while tickets.taken < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
             switch fault {
             case .killServer:
                 guard let server else { return }
-                log("fault: kill -9 of dibs serve after \(tickets.taken) claims")
+                faultLog("kill -9 of dibs serve after \(tickets.taken) claims")
                 server.kill()
                 try? await Task.sleep(for: .milliseconds(500))
                 do {
                     try server.start()
-                    log("fault: dibs serve started again")
+                    faultLog("dibs serve started again")
                 } catch {
-                    log("fault: dibs serve did not start again: \(error)")
+                    faultLog("dibs serve did not start again: \(error)")
                 }
             case .restartRedis:
                 guard let stores else { return }
-                log("fault: kill -9 of Redis after \(tickets.taken) claims, started again in 1 s")
+                faultLog("kill -9 of Redis after \(tickets.taken) claims, started again in 1 s")
                 do {
                     try await stores.restartRedis(downFor: .seconds(1))
-                    log("fault: Redis started again")
+                    faultLog("Redis started again")
                 } catch {
-                    log("fault: Redis did not start again: \(error)")
+                    faultLog("Redis did not start again: \(error)")
                 }
             case .pausePostgres:
                 guard let stores else { return }
-                log("fault: SIGSTOP of Postgres after \(tickets.taken) claims, SIGCONT in 3 s")
+                faultLog("SIGSTOP of Postgres after \(tickets.taken) claims, SIGCONT in 3 s")
                 stores.pausePostgres()
                 try? await Task.sleep(for: .seconds(3))
                 stores.resumePostgres()
-                log("fault: Postgres continued")
+                faultLog("Postgres continued")
             case .zombieShopper:
                 return
             }
@@ -175,7 +180,7 @@ public enum LoadRun {
         return LoadReport.make(
             plan: plan, drop: drop, operations: operations, askedAgain: askedAgain,
             claimsSeconds: Double(claimsEnded) / 1e9,
-            totalSeconds: Double(clock.now()) / 1e9, cpu: cpu)
+            totalSeconds: Double(clock.now()) / 1e9, cpu: cpu, faultEvents: faultEvents.all)
     }
 
     /// What a claim answered, as far as the next steps need it.

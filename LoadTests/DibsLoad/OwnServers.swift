@@ -42,6 +42,16 @@ final class OwnServers: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory + "/postgres", withIntermediateDirectories: true)
         if Self.asRoot { try Self.run(["/bin/chown", "-R", "postgres:postgres", directory + "/postgres"]) }
         log("own servers: Redis on 127.0.0.1:\(redisPort), Postgres on 127.0.0.1:\(postgresPort) (\(directory))")
+        do {
+            try prepare(dibs: dibs, schema: schema)
+        } catch {
+            stop()  // nothing started is left behind
+            throw error
+        }
+    }
+
+    private func prepare(dibs: String, schema: String) throws {
+        let bin = postgresBin
         try startRedis()
         try Self.run(
             asPostgres([

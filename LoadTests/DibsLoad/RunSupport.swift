@@ -33,6 +33,13 @@ final class TaskList: Sendable {
     private let tasks = Mutex<[Task<Void, Never>]>([])
     func append(_ task: Task<Void, Never>) { tasks.withLock { $0.append(task) } }
     var all: [Task<Void, Never>] { tasks.withLock { $0 } }
+
+    /// Lines noted while the run goes on (what a fault did, and when).
+    final class Lines: Sendable {
+        private let lines = Mutex<[String]>([])
+        func append(_ line: String) { lines.withLock { $0.append(line) } }
+        var all: [String] { lines.withLock { $0 } }
+    }
 }
 
 extension SeededGenerator {

@@ -500,6 +500,23 @@ extension Operation.Result {
         #expect(violations.first?.witnesses.map(\.id) == [1, 2, 3])
     }
 
+    @Test func withTheTTLKnownALeaseOverlapIsASafetyFinding() {
+        // Granted again 40 after the first grant was sent, with a TTL of 1,000: whatever the
+        // offset between the clocks, the first lease had not expired.
+        let operations = [
+            op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+            op(2, "a", 1_000, 1_010, .expired(unit: 0, fence: 1)),
+            op(3, "b", 30, 40, .held(unit: 0, fence: 2)),
+        ]
+        let known = Checker.check(History(units: 1, perUserLimit: 1, operations: operations, holdTTL: 1_000))
+        #expect(known.map(\.invariant) == [.leaseOverlap])
+        #expect(known.allSatisfy { !$0.dependsOnClocks })
+        // Without the TTL only the mapped expiry says so: a timing finding.
+        let unknown = Checker.check(History(units: 1, perUserLimit: 1, operations: operations))
+        #expect(unknown.map(\.invariant) == [.leaseOverlap])
+        #expect(unknown.allSatisfy { $0.dependsOnClocks })
+    }
+
     @Test func anExpiredUnitIsClaimableAgain() {
         let history = History(
             units: 1, perUserLimit: 1,

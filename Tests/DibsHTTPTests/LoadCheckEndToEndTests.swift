@@ -36,7 +36,7 @@ final class LoadCheckEndToEndTests: XCTestCase {
             XCTAssertFalse(report.passed, report.text)
             let broken = Set(report.safetyViolations.map(\.invariant))
             XCTAssertTrue(
-                broken.contains("single lease per unit"),
+                broken.contains("no two leases on a unit overlap"),
                 "the oversell was not named: \(broken)\n\(report.text)")
             XCTAssertFalse(report.safetyViolations.first?.witnesses.isEmpty ?? true, "a violation names its witnesses")
         }
@@ -49,6 +49,7 @@ final class LoadCheckEndToEndTests: XCTestCase {
         }
         defer { server.stop() }
         for backend in ["redis", "postgres"] {
+            // Long holds: every unit is held once, and the winners who do not release confirm.
             var plan = LoadPlan()
             plan.port = server.port
             plan.operatorKey = operatorKey
@@ -59,6 +60,8 @@ final class LoadCheckEndToEndTests: XCTestCase {
             plan.shoppers = 500
             plan.connections = 32
             plan.scenario = .checkout
+            plan.releaseShare = 0
+            plan.abandonShare = 0
             plan.confirmDelay = .milliseconds(100)
             plan.progress = false
             let report = try await LoadRun.run(plan)
@@ -68,6 +71,72 @@ final class LoadCheckEndToEndTests: XCTestCase {
             XCTAssertGreaterThan(report.retries, 0)
             XCTAssertEqual(report.drop.backend, backend)
         }
+    }
+
+    /// One-second holds, winners who release or abandon: units come back (by release and by
+    /// expiry) and are claimed again, and the history with its releases and mapped expiries
+    /// still checks.
+    func testUnitsThatComeBackAreCheckedOnRedisAndPostgres() async throws {
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perShopperLimit = nil
+        }
+        defer { server.stop() }
+        for backend in ["redis", "postgres"] {
+            var plan = LoadPlan()
+            plan.port = server.port
+            plan.operatorKey = operatorKey
+            plan.storefrontKey = storefrontKey
+            plan.backend = backend
+            plan.units = 20
+            plan.holdTTLSeconds = 1
+            plan.claims = 3_000
+            plan.shoppers = 600
+            plan.connections = 32
+            plan.rate = 500  // six seconds of claims: holds expire while claims still come
+            plan.scenario = .checkout
+            plan.releaseShare = 0.3
+            plan.abandonShare = 0.3
+            plan.confirmDelay = .milliseconds(200)
+            plan.progress = false
+            let report = try await LoadRun.run(plan)
+            // The checks, not the schedule (a debug server may not keep the rate).
+            XCTAssertEqual(report.safetyViolations.count, 0, "\(backend):\n\(report.text)")
+            XCTAssertEqual(report.unresolved, 0, "\(backend):\n\(report.text)")
+            XCTAssertGreaterThan(report.claimOutcomes["held"] ?? 0, 20, "units came back: \(report.claimOutcomes)")
+            XCTAssertGreaterThan(report.releaseOutcomes["released"] ?? 0, 0, "\(report.releaseOutcomes)")
+            XCTAssertLessThanOrEqual(report.confirmOutcomes["confirmed"] ?? 0, 20)
+            // Every grant's expiry was mapped onto the client clock, within a tight window.
+            XCTAssertEqual(report.clockSamples, report.claimOutcomes["held"] ?? 0)
+            XCTAssertLessThan(try XCTUnwrap(report.clockUncertaintyMs), 100)
+            XCTAssertGreaterThan(report.checkedOperations, report.claims)
+        }
+    }
+
+    /// Confirms sent half a second after their lease expired are all refused.
+    func testZombieShoppersAreRefused() async throws {
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perShopperLimit = nil
+        }
+        defer { server.stop() }
+        var plan = LoadPlan()
+        plan.port = server.port
+        plan.operatorKey = operatorKey
+        plan.storefrontKey = storefrontKey
+        plan.backend = "redis"
+        plan.units = 300
+        plan.holdTTLSeconds = 1
+        plan.claims = 600
+        plan.shoppers = 600
+        plan.connections = 16
+        plan.scenario = .checkout
+        plan.fault = .zombieShopper
+        plan.progress = false
+        let report = try await LoadRun.run(plan)
+        XCTAssertTrue(report.passed, report.text)
+        XCTAssertGreaterThan(report.zombieOutcomes.values.reduce(0, +), 0, report.text)
+        XCTAssertEqual(Set(report.zombieOutcomes.keys), ["lease-expired"], report.text)
     }
 
     /// kill -9 of the server mid-run: requests in flight get no answer, the generator
@@ -101,5 +170,36 @@ final class LoadCheckEndToEndTests: XCTestCase {
         XCTAssertTrue(report.passed, report.text)
         XCTAssertEqual(report.fault, "kill-server")
         XCTAssertEqual(report.unresolved, 0, report.text)
+    }
+
+    /// The run starts its own Redis and Postgres for the server, kills Redis (and starts it
+    /// again) or pauses Postgres mid-run; the history still checks and nothing stays unknown.
+    func testRestartRedisAndPausePostgresFaultsPass() async throws {
+        var directory = Bundle.main.bundleURL
+        if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+        let dibs = directory.appendingPathComponent("dibs").path
+        for (fault, backend) in [(LoadPlan.Fault.restartRedis, "redis"), (.pausePostgres, "postgres")] {
+            var plan = LoadPlan()
+            plan.serveCommand = [
+                dibs, "serve", "--port", String(try LocalServers.freePort()), "--rate-per-ip", "off",
+                "--rate-per-key", "off", "--rate-per-shopper", "off", "--log-level", "error",
+            ]
+            plan.fault = fault
+            plan.backend = backend
+            plan.units = 100
+            plan.holdTTLSeconds = 2
+            plan.claims = 3_000
+            plan.shoppers = 1_000
+            plan.connections = 32
+            plan.scenario = .checkout
+            plan.requestTimeout = .seconds(5)
+            plan.progress = false
+            let report = try await LoadRun.run(plan)
+            XCTAssertTrue(report.passed, "\(fault):\n\(report.text)")
+            XCTAssertEqual(report.fault, fault.rawValue)
+            XCTAssertEqual(report.unresolved, 0, report.text)
+            XCTAssertEqual(report.drop.backend, backend)
+            XCTAssertGreaterThan(report.confirmOutcomes["confirmed"] ?? 0, 0, report.text)
+        }
     }
 }
