@@ -72,9 +72,7 @@ public enum LoadRun {
             faultEvents.append(String(format: "%.2f s: ", Double(clock.now()) / 1e9) + line)
             log("fault: " + line)
         }
-        let faults = Task {
-            guard let fault = plan.fault, fault.needsServer else { return }
-            while tickets.taken < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
+        @Sendable func inflict(_ fault: LoadPlan.Fault) async {
             switch fault {
             case .killServer:
                 guard let server else { return }
@@ -106,6 +104,14 @@ public enum LoadRun {
             case .zombieShopper:
                 return
             }
+        }
+        let faults = Task {
+            guard let fault = plan.fault, fault.needsServer else { return }
+            while tickets.taken < plan.claims / 3 && !Task.isCancelled { try? await Task.sleep(for: .milliseconds(5)) }
+            if Task.isCancelled { return }
+            // Once begun, a fault runs to its end (a server it stopped is started again) even
+            // when the claims finish meanwhile: an unstructured task is not cancelled with this one.
+            await Task { await inflict(fault) }.value
         }
         let confirmTasks = TaskList()
         try await withThrowingTaskGroup(of: Void.self) { group in
