@@ -37,6 +37,8 @@ public struct LoadReport: Sendable, Codable {
     public let confirmOutcomes: [String: Int]
     public let releaseOutcomes: [String: Int]
     public let retries: Int
+    /// Waitlisted claims later promoted onto a unit.
+    public let promoted: Int
     /// Zombie-shopper fault: confirms sent after their lease expired, and how they were answered.
     public let zombieOutcomes: [String: Int]
     /// Claims that got no answer (or a 504) and were asked about again with the same key.
@@ -68,7 +70,8 @@ public struct LoadReport: Sendable, Codable {
     enum CodingKeys: String, CodingKey {
         case drop, scenario, fault, faultEvents, model, connections, targetRate, claims, shoppers, claimSeconds,
             totalSeconds
-        case claimRate, claimOutcomes, confirmOutcomes, releaseOutcomes, retries, zombieOutcomes, askedAgain, unresolved
+        case claimRate, claimOutcomes, confirmOutcomes, releaseOutcomes, retries, promoted, zombieOutcomes, askedAgain,
+            unresolved
         case claimLatency, confirmLatency, lateness, keptRate, generatorCPUSeconds, generatorCores, findings
         case checkedOperations, checkSeconds, clockUncertaintyMs, clockSamples, leases, timeline
     }
@@ -125,8 +128,10 @@ public struct LoadReport: Sendable, Codable {
                     explanation: "the drop has a waitlist of \(drop.waitlistCapacity): limit answers are not checked",
                     witnesses: []))
         }
+        let promotions = operations.filter { $0.kind == .promotion }
         let built = Self.history(
-            claims: claims, steps: confirms + releases, drop: drop, holdTTL: Int64(plan.holdTTLSeconds) * 1_000_000_000,
+            claims: claims, promotions: promotions, steps: confirms + releases, drop: drop,
+            holdTTL: Int64(plan.holdTTLSeconds) * 1_000_000_000,
             checksLimit: checksLimit, span: Int64(totalSeconds * 1e9))
         if let mapping = built.mapping, !mapping.consistent {
             findings.append(
@@ -256,6 +261,7 @@ public struct LoadReport: Sendable, Codable {
             claimOutcomes: Dictionary(claims.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             confirmOutcomes: Dictionary(confirms.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             releaseOutcomes: Dictionary(releases.map { ($0.outcome, 1) }, uniquingKeysWith: +), retries: retries.count,
+            promoted: promotions.count,
             zombieOutcomes: Dictionary(zombies.map { ($0.outcome, 1) }, uniquingKeysWith: +),
             askedAgain: askedAgain,
             unresolved: unresolved, claimLatency: claimLatency,
@@ -269,8 +275,8 @@ public struct LoadReport: Sendable, Codable {
 
     /// The checker's operations from the recorded ones, and the clock mapping used for expiries.
     static func history(
-        claims: [RecordedOperation], steps: [RecordedOperation], drop: DropInfo, holdTTL: Int64, checksLimit: Bool,
-        span: Int64
+        claims: [RecordedOperation], promotions: [RecordedOperation], steps: [RecordedOperation], drop: DropInfo,
+        holdTTL: Int64, checksLimit: Bool, span: Int64
     ) -> (operations: [DibsCheck.Operation], mapping: ClockMapping?) {
         var operations: [DibsCheck.Operation] = []
         func add(_ operation: RecordedOperation, _ result: DibsCheck.Operation.Result) {
@@ -282,6 +288,11 @@ public struct LoadReport: Sendable, Codable {
         for operation in claims.sorted(by: { $0.invoke < $1.invoke }) {
             guard let result = Self.checkerResult(operation), checksLimit || result != .limitReached else { continue }
             add(operation, result)
+        }
+        // A promotion is a grant the claim's answer did not show.
+        for promotion in promotions {
+            guard let unit = promotion.unit, let fence = promotion.fence else { continue }
+            add(promotion, .held(unit: unit, fence: fence))
         }
         var unanswered = Set<String>()  // claims whose confirm or release may or may not have happened
         for operation in steps {
@@ -297,7 +308,9 @@ public struct LoadReport: Sendable, Codable {
             }
         }
         // Server time of each grant: its expiry less the TTL (milliseconds, truncated).
-        let grants = claims.filter { $0.status == 201 && $0.response != nil && $0.expiresAt != nil }
+        let grants = (claims + promotions).filter {
+            ($0.status == 201 || $0.kind == .promotion) && $0.response != nil && $0.expiresAt != nil
+        }
         let mapping = ClockMapping(
             samples: grants.map { ($0.expiresAt! * 1_000_000 - holdTTL, $0.invoke, $0.response!) },
             resolution: 1_000_000, span: span)
@@ -376,6 +389,7 @@ public struct LoadReport: Sendable, Codable {
                     + zombieOutcomes.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: "  "))
         }
         if retries > 0 { lines.append("retries with the same key: \(retries)") }
+        if promoted > 0 { lines.append("waitlisted claims promoted onto a unit: \(promoted)") }
         if askedAgain > 0 {
             lines.append(
                 "claims without an answer, asked again with the same key: \(askedAgain) (\(unresolved) still unknown)")

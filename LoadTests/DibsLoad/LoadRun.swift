@@ -182,6 +182,7 @@ public enum LoadRun {
         var operations = recorder.all
         let askedAgain = try await resolveUnknowns(&operations, plan, drop, clock)
         try await resolveLeaseSteps(&operations, plan, clock)
+        try await recordPromotions(&operations, plan, clock)
         let cpu = CPUUse.now().since(cpuBefore)
         return LoadReport.make(
             plan: plan, drop: drop, operations: operations, askedAgain: askedAgain,
@@ -384,6 +385,39 @@ public enum LoadRun {
             operations[index].unit = fields.integer("unit").map(Int.init)
             operations[index].fence = fields.integer("fence")
             operations[index].outcome = tookEffect ? state : "no-effect (\(state))"
+        }
+    }
+
+    /// Waitlisted claims that were promoted onto a unit (by a release or an expiry) hold a
+    /// lease the answers never showed: the claim's status tells its unit, fence and expiry.
+    /// The promotion happened somewhere between the claim's send and that status answer.
+    static func recordPromotions(_ operations: inout [RecordedOperation], _ plan: LoadPlan, _ clock: RunClock)
+        async throws
+    {
+        let waitlisted = operations.filter { $0.kind == .claim && $0.status == 202 && $0.outcome == "waitlisted" }
+        guard !waitlisted.isEmpty, var connection = await reconnect(plan) else { return }
+        defer { connection.close() }
+        for claim in waitlisted {
+            guard let id = claim.claim,
+                let reply = try? await connection.send(
+                    "GET", "/v1/claims/\(id)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
+                    timeout: plan.requestTimeout), reply.status == 200
+            else {
+                if !connection.isActive { connection = await reconnect(plan) ?? connection }
+                continue
+            }
+            let fields = ResponseFields(reply.body)
+            guard let unit = fields.integer("unit"), let fence = fields.integer("fence") else { continue }
+            var promotion = RecordedOperation(
+                kind: .promotion, shopper: claim.shopper, key: claim.key, intended: claim.invoke, invoke: claim.invoke,
+                outcome: "promoted, now \(fields.string("state") ?? "?")", body: reply.body)
+            promotion.response = clock.now()
+            promotion.status = 200
+            promotion.claim = id
+            promotion.unit = Int(unit)
+            promotion.fence = fence
+            promotion.expiresAt = fields.milliseconds("expires_at")
+            operations.append(promotion)
         }
     }
 

@@ -3,7 +3,9 @@ import Synchronization
 /// One request as the load generator saw it, on the run's monotonic clock (nanoseconds since
 /// the run began).
 public struct RecordedOperation: Sendable {
-    public enum Kind: String, Sendable { case claim, retry, confirm, release }
+    /// A claim, a retry of one with its key, a confirm, a release, or a waitlisted claim's
+    /// promotion (learned afterwards from the claim's status).
+    public enum Kind: String, Sendable { case claim, retry, confirm, release, promotion }
 
     public let kind: Kind
     public let shopper: String

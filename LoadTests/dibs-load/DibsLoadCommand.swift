@@ -1,4 +1,5 @@
 import ArgumentParser
+import DibsCheck
 import DibsClient
 import DibsLoad
 import Foundation
@@ -41,6 +42,8 @@ struct DibsLoadCommand: AsyncParsableCommand {
     @Option(help: "Write the report as an HTML page to this file.") var html: String?
     @Option(help: "Write the history the checker read (every operation, client clock) as JSON to this file.")
     var history: String?
+    @Option(help: "Fire nothing: check a history written by --history again, and print what the checker finds.")
+    var checkHistory: String?
     @Option(help: "Fail when the claims' p99 latency is above this, in milliseconds.") var maxP99: Double?
     @Option(help: "Fail when fewer claims per second were answered.") var minRate: Double?
     @Flag(help: "No live progress line.") var quiet = false
@@ -62,6 +65,10 @@ struct DibsLoadCommand: AsyncParsableCommand {
     var serveCommand: String?
 
     func run() async throws {
+        if let checkHistory {
+            try Self.recheck(checkHistory)
+            return
+        }
         let url =
             url ?? ProcessInfo.processInfo.environment["DIBS_URL"] ?? (serveCommand != nil ? "http://127.0.0.1:0" : "")
         guard let (host, port) = hostAndPort(of: url) else {
@@ -148,5 +155,23 @@ struct DibsLoadCommand: AsyncParsableCommand {
         }
         for line in missed { print("THRESHOLD MISSED: \(line)") }
         if !report.passed || !missed.isEmpty { throw ExitCode(1) }
+    }
+
+    /// Checks a recorded history again: the findings, and how long the check took.
+    static func recheck(_ path: String) throws {
+        let data = try Data(contentsOf: URL(fileURLWithPath: path))
+        let history = try JSONDecoder().decode(History.self, from: data)
+        let started = ContinuousClock.now
+        let violations = Checker.check(history)
+        let took = ContinuousClock.now - started
+        print(
+            "checked \(history.operations.count) operations on \(history.units) units in "
+                + String(format: "%.2f s", Double(took.components.attoseconds) / 1e18 + Double(took.components.seconds))
+        )
+        for violation in violations {
+            print((violation.dependsOnClocks ? "TIMING " : "SAFETY ") + violation.description)
+        }
+        print(violations.isEmpty ? "CHECK PASSED" : "CHECK FAILED")
+        if !violations.isEmpty { throw ExitCode(1) }
     }
 }
