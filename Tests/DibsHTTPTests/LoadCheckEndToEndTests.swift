@@ -113,6 +113,37 @@ final class LoadCheckEndToEndTests: XCTestCase {
         }
     }
 
+    /// With a waitlist, released and expired units go to waitlisted claims: the run finds
+    /// those promotions afterwards and the history with them still checks.
+    func testPromotionsFromTheWaitlistAreChecked() async throws {
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perShopperLimit = nil
+        }
+        defer { server.stop() }
+        for backend in ["redis", "postgres"] {
+            var plan = LoadPlan()
+            plan.port = server.port
+            plan.operatorKey = operatorKey
+            plan.storefrontKey = storefrontKey
+            plan.backend = backend
+            plan.units = 30
+            plan.waitlistCapacity = 40
+            plan.holdTTLSeconds = 1
+            plan.claims = 3_000
+            plan.shoppers = 1_000
+            plan.connections = 32
+            plan.rate = 1_000  // three seconds: holds expire and promote while claims come
+            plan.scenario = .checkout
+            plan.progress = false
+            let report = try await LoadRun.run(plan)
+            XCTAssertEqual(report.safetyViolations.count, 0, "\(backend):\n\(report.text)")
+            XCTAssertEqual(report.unresolved, 0, "\(backend):\n\(report.text)")
+            XCTAssertGreaterThan(report.claimOutcomes["waitlisted"] ?? 0, 0, report.text)
+            XCTAssertGreaterThan(report.promoted, 0, "\(backend):\n\(report.text)")
+        }
+    }
+
     /// Confirms sent half a second after their lease expired are all refused.
     func testZombieShoppersAreRefused() async throws {
         let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
