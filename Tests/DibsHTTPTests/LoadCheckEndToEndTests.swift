@@ -43,17 +43,11 @@ final class LoadCheckEndToEndTests: XCTestCase {
     }
 
     func testPassesAgainstDibsServeOnRedisAndPostgres() async throws {
-        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
-            configuration.settings.perIPLimit = nil
-            configuration.settings.perShopperLimit = nil
-        }
+        let (server, operatorKey, storefrontKey) = try await Self.serverWithoutRateLimits()
         defer { server.stop() }
         for backend in ["redis", "postgres"] {
             // Long holds: every unit is held once, and the winners who do not release confirm.
-            var plan = LoadPlan()
-            plan.port = server.port
-            plan.operatorKey = operatorKey
-            plan.storefrontKey = storefrontKey
+            var plan = Self.plan(server, operatorKey, storefrontKey)
             plan.backend = backend
             plan.units = 50
             plan.claims = 1_500
@@ -77,16 +71,10 @@ final class LoadCheckEndToEndTests: XCTestCase {
     /// expiry) and are claimed again, and the history with its releases and mapped expiries
     /// still checks.
     func testUnitsThatComeBackAreCheckedOnRedisAndPostgres() async throws {
-        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
-            configuration.settings.perIPLimit = nil
-            configuration.settings.perShopperLimit = nil
-        }
+        let (server, operatorKey, storefrontKey) = try await Self.serverWithoutRateLimits()
         defer { server.stop() }
         for backend in ["redis", "postgres"] {
-            var plan = LoadPlan()
-            plan.port = server.port
-            plan.operatorKey = operatorKey
-            plan.storefrontKey = storefrontKey
+            var plan = Self.plan(server, operatorKey, storefrontKey)
             plan.backend = backend
             plan.units = 20
             plan.holdTTLSeconds = 1
@@ -116,16 +104,10 @@ final class LoadCheckEndToEndTests: XCTestCase {
     /// With a waitlist, released and expired units go to waitlisted claims: the run finds
     /// those promotions afterwards and the history with them still checks.
     func testPromotionsFromTheWaitlistAreChecked() async throws {
-        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
-            configuration.settings.perIPLimit = nil
-            configuration.settings.perShopperLimit = nil
-        }
+        let (server, operatorKey, storefrontKey) = try await Self.serverWithoutRateLimits()
         defer { server.stop() }
         for backend in ["redis", "postgres"] {
-            var plan = LoadPlan()
-            plan.port = server.port
-            plan.operatorKey = operatorKey
-            plan.storefrontKey = storefrontKey
+            var plan = Self.plan(server, operatorKey, storefrontKey)
             plan.backend = backend
             plan.units = 30
             plan.waitlistCapacity = 40
@@ -146,15 +128,9 @@ final class LoadCheckEndToEndTests: XCTestCase {
 
     /// Confirms sent half a second after their lease expired are all refused.
     func testZombieShoppersAreRefused() async throws {
-        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
-            configuration.settings.perIPLimit = nil
-            configuration.settings.perShopperLimit = nil
-        }
+        let (server, operatorKey, storefrontKey) = try await Self.serverWithoutRateLimits()
         defer { server.stop() }
-        var plan = LoadPlan()
-        plan.port = server.port
-        plan.operatorKey = operatorKey
-        plan.storefrontKey = storefrontKey
+        var plan = Self.plan(server, operatorKey, storefrontKey)
         plan.backend = "redis"
         plan.units = 300
         plan.holdTTLSeconds = 1
@@ -232,5 +208,24 @@ final class LoadCheckEndToEndTests: XCTestCase {
             XCTAssertEqual(report.drop.backend, backend)
             XCTAssertGreaterThan(report.confirmOutcomes["confirmed"] ?? 0, 0, report.text)
         }
+    }
+
+    /// A live `dibs serve` on the dev Redis and Postgres with no per-IP or per-shopper limit
+    /// (the generator is one address and its shoppers come back).
+    static func serverWithoutRateLimits() async throws -> (LiveServer, String, String) {
+        try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perShopperLimit = nil
+        }
+    }
+
+    /// A plan against that server, with its keys and no progress line.
+    static func plan(_ server: LiveServer, _ operatorKey: String, _ storefrontKey: String) -> LoadPlan {
+        var plan = LoadPlan()
+        plan.port = server.port
+        plan.operatorKey = operatorKey
+        plan.storefrontKey = storefrontKey
+        plan.progress = false
+        return plan
     }
 }
