@@ -532,7 +532,7 @@ enum LeaseWitness {
                     .fenceOrder, "no order of the grants follows both their fences and real time", [operation])
             case .soldOut:
                 let best = soldOutBest[operation.id] ?? 0
-                let freed = leases.filter { $0.release != nil || $0.expiry != nil }.suffix(history.units - best)
+                let freed = leases.filter { $0.release != nil || $0.expiry != nil }.suffix(max(0, history.units - best))
                 return Violation(
                     .falseSoldOut,
                     "answered sold out while at most \(best) of \(history.units) units could have been taken during the request",

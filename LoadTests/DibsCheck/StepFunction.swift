@@ -52,6 +52,11 @@ struct StepFunction {
     /// The largest value over the positions an answer sent at `from` and answered at `to` may
     /// take, and the first position holding it.
     func best(from: Int64, to: Int64) -> (value: Int, position: Int) {
+        // A window that ends before it begins has no place; the replay then refuses it.
+        guard from <= to else {
+            let position = firstPosition(notBefore: from)
+            return (values[position], position)
+        }
         var low = firstPosition(notBefore: from) + size
         var high = Checker.firstIndex(in: times) { $0 > to } + size + 1
         var found: Int32 = -1

@@ -586,3 +586,19 @@ extension Operation.Result {
         #expect(ClockMapping(samples: [], resolution: 1, span: 0) == nil)
     }
 }
+
+@Suite struct MalformedHistoryTests {
+    @Test func anAnswerBeforeItsRequestIsRefusedNotACrash() {
+        // Windows that end before they begin cannot be placed anywhere.
+        let history = History(
+            units: 1, perUserLimit: 1,
+            operations: [
+                op(1, "a", 0, 10, .held(unit: 0, fence: 1)),
+                op(2, "a", 20, 30, .released(unit: 0, fence: 1)),
+                op(3, "b", 50, 40, .soldOut),
+                op(4, "c", 60, 55, .limitReached),
+            ])
+        #expect(!Checker.check(history).isEmpty)
+        #expect(!ExhaustiveSearch.isLinearizable(history))
+    }
+}
