@@ -1,14 +1,14 @@
 /// Checks a claim history against the model of an N-permit semaphore with a per-user limit
-/// and strictly increasing fences (DESIGN.md, invariants 1, 3 and 4, without releases or
+/// and strictly increasing fences on each unit (DESIGN.md, invariants 1, 3 and 4, without releases or
 /// expiries). Pure, O(n log n), and exact: it accepts a history if and only if the history
 /// is linearizable (validated against `ExhaustiveSearch`).
 ///
 /// Why the rules below are exact: answers that do not change the state (sold out, limit
 /// reached, an unanswered claim that did nothing) can be placed as late as possible, at their
-/// response, where the most units are taken. Grants must follow fence order, so grant k can
-/// take effect no earlier than the latest invoke among grants 1…k; the grants that can come
-/// before a time t are a prefix in fence order. An unanswered claim may take effect at any
-/// time after its invoke, on a unit no grant uses, within its shopper's limit.
+/// response, where the most units are taken. Without releases a unit is granted once, so
+/// fence order binds nothing and each grant can take effect at its invoke: the grants that
+/// can come before a time t are those sent by then. An unanswered claim may take effect at
+/// any time after its invoke, on a unit no grant uses, within its shopper's limit.
 public enum Checker {
     /// Checks the history; an empty list means it is linearizable. With releases or expiries
     /// the check is sound rather than exact (see `LeaseWitness`), and runs twice: with every
@@ -52,16 +52,18 @@ public enum Checker {
             violations.append(Violation(.fenceOrder, "two grants share fence \(a.fence)", [a.operation, b.operation]))
         }
 
-        // Fence order agrees with real time.
-        let (fenceViolations, earliestPoint) = fenceOrderAgainstRealTime(grants)
-        violations += fenceViolations
+        // Fence order agrees with real time on each unit (a unit granted twice is caught
+        // above); a grant may take effect from its invoke on.
+        violations += fenceOrderAgainstRealTime(grants)
+        let byInvoke = grants.sorted { $0.operation.invoke < $1.operation.invoke }
+        let earliestPoint = byInvoke.map(\.operation.invoke)
 
         // Per-user limit.
         var grantsOfShopper: [String: [Grant]] = [:]
         var earliestOfShopper: [String: [Int64]] = [:]
-        for (index, grant) in grants.enumerated() {
+        for grant in byInvoke {
             grantsOfShopper[grant.operation.shopper, default: []].append(grant)
-            earliestOfShopper[grant.operation.shopper, default: []].append(earliestPoint[index])
+            earliestOfShopper[grant.operation.shopper, default: []].append(grant.operation.invoke)
         }
         for (shopper, held) in grantsOfShopper where held.count > history.perUserLimit {
             violations.append(
@@ -133,7 +135,7 @@ public enum Checker {
             let taken = granted + min(spareUnits, firstIndex(in: effective) { $0 > response })
             if taken < history.units {
                 let witnesses =
-                    [operation] + grants.prefix(granted).map(\.operation)
+                    [operation] + byInvoke.prefix(granted).map(\.operation)
                     + unknowns.filter { $0.invoke <= response }.prefix(spareUnits)
                 violations.append(
                     Violation(
@@ -146,29 +148,24 @@ public enum Checker {
         return violations
     }
 
-    /// Fence order agrees with real time: grant k cannot take effect before the latest invoke
-    /// of the grants up to k, and must take effect before its own response. Also returns those
-    /// earliest points, in fence order.
-    static func fenceOrderAgainstRealTime(_ grants: [Grant]) -> (violations: [Violation], earliest: [Int64]) {
+    /// Fence order agrees with real time on each unit: a lease answered before a lease of
+    /// its unit with a lower fence was even sent came first, so it cannot have the higher fence.
+    static func fenceOrderAgainstRealTime(_ grants: [Grant]) -> [Violation] {
         var violations: [Violation] = []
-        var latestInvoke = Int64.min
-        var latestInvoker: Operation?
-        var earliestPoint: [Int64] = []
-        for grant in grants {
-            if grant.operation.invoke > latestInvoke {
-                latestInvoke = grant.operation.invoke
-                latestInvoker = grant.operation
-            }
-            if latestInvoke > grant.response, let latestInvoker {
+        var latestOfUnit: [Int: Grant] = [:]  // the lower-fence grant sent last, per unit
+        for grant in grants {  // in fence order
+            if let earlier = latestOfUnit[grant.unit], earlier.operation.invoke > grant.response {
                 violations.append(
                     Violation(
                         .fenceOrder,
-                        "fence \(grant.fence) was answered before a claim with a lower fence was even sent",
-                        [grant.operation, latestInvoker]))
+                        "fence \(grant.fence) of unit \(grant.unit) was answered before the claim that got fence \(earlier.fence) was even sent",
+                        [grant.operation, earlier.operation]))
             }
-            earliestPoint.append(latestInvoke)
+            if latestOfUnit[grant.unit].map({ $0.operation.invoke < grant.operation.invoke }) ?? true {
+                latestOfUnit[grant.unit] = grant
+            }
         }
-        return (violations, earliestPoint)
+        return violations
     }
 
     /// The sale rules, which hold whatever releases or expiries happened: a unit is sold
@@ -181,9 +178,7 @@ public enum Checker {
         var grantsOfUnit: [Int: [Grant]] = [:]
         for grant in grants { grantsOfUnit[grant.unit, default: []].append(grant) }
         var earliestOfLease: [LeaseID: Int64] = [:]
-        for (grant, earliest) in zip(grants, fenceOrderAgainstRealTime(grants).earliest) {
-            earliestOfLease[LeaseID(unit: grant.unit, fence: grant.fence)] = earliest
-        }
+        for grant in grants { earliestOfLease[LeaseID(unit: grant.unit, fence: grant.fence)] = grant.operation.invoke }
         for operation in history.operations {
             guard case .confirmed(let unit, let fence) = operation.result, let response = operation.response else {
                 continue

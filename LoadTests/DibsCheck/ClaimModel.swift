@@ -1,5 +1,7 @@
 /// The sequential specification a history is checked against: N units, each free, held
-/// under a fence by a shopper, or sold; strictly increasing fences; a per-user limit on the
+/// under a fence by a shopper, or sold; on each unit, strictly increasing fences (what a
+/// stale writer is fenced off by; across units fences are unique but need not follow real
+/// time — Postgres hands one out before its transaction commits); a per-user limit on the
 /// units a shopper holds or bought. `ExhaustiveSearch` explores it; `Checker` replays the
 /// linearization it builds through it, so an accepted history always has a witness.
 struct ClaimModel: Hashable {
@@ -12,12 +14,14 @@ struct ClaimModel: Hashable {
     let perUserLimit: Int
     private(set) var units: [UnitState]
     private(set) var liveOfShopper: [Int]
-    private(set) var lastFence = Int64.min
+    /// The last fence handed out on each unit.
+    private(set) var lastFence: [Int64]
     private(set) var taken = 0
 
     init(units: Int, perUserLimit: Int, shoppers: Int) {
         self.perUserLimit = perUserLimit
         self.units = Array(repeating: .free, count: units)
+        self.lastFence = Array(repeating: .min, count: units)
         self.liveOfShopper = Array(repeating: 0, count: shoppers)
     }
 
@@ -27,11 +31,11 @@ struct ClaimModel: Hashable {
         switch result {
         case .held(let unit, let fence):
             guard units.indices.contains(unit), units[unit] == .free, liveOfShopper[shopper] < perUserLimit,
-                fence > lastFence
+                fence > lastFence[unit]
             else { return false }
             units[unit] = .held(fence: fence, shopper: shopper)
             liveOfShopper[shopper] += 1
-            lastFence = fence
+            lastFence[unit] = fence
             taken += 1
         case .soldOut:
             return taken == units.count
@@ -50,9 +54,9 @@ struct ClaimModel: Hashable {
             guard units.indices.contains(unit), case .held(fence, let owner) = units[unit] else { return false }
             free(unit, owner)
         case .expired(let unit, let fence):
-            // A lease cannot expire before it was handed out: every grant up to its fence came.
-            guard fence <= lastFence else { return false }
-            if units.indices.contains(unit), case .held(fence, let owner) = units[unit] { free(unit, owner) }
+            // A lease cannot expire before it was handed out (its unit's grants up to its fence came).
+            guard units.indices.contains(unit), fence <= lastFence[unit] else { return false }
+            if case .held(fence, let owner) = units[unit] { free(unit, owner) }
         }
         return true
     }

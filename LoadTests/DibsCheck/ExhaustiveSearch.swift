@@ -13,6 +13,13 @@ public enum ExhaustiveSearch {
         let operations = history.operations
         let count = operations.count
         precondition(count <= 20, "the exhaustive search is for small histories")
+        // Fences are unique per drop: two answered grants under one fence cannot both be.
+        var fences = Set<Int64>()
+        for operation in operations {
+            if case .held(_, let fence) = operation.result, operation.response != nil, !fences.insert(fence).inserted {
+                return false
+            }
+        }
         let shoppers = Array(Set(operations.map(\.shopper))).sorted()
         let shopperIndex = Dictionary(uniqueKeysWithValues: shoppers.enumerated().map { ($1, $0) })
         // must[b] = operations that must come before b (a answered before b was sent).

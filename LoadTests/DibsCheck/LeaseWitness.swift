@@ -3,7 +3,7 @@
 /// for the shopper's limit), so this check is sound instead: it accepts a history only
 /// after building a linearization and replaying it through `ClaimModel`, so it never accepts
 /// a history the exhaustive search rejects. The linearization it builds favours the answers
-/// that need units taken: grants as early as fence order and the previous lease on their
+/// that need units taken: grants as early as their invoke and the previous lease on their
 /// unit allow, releases and expiries as late as their windows and the next lease allow,
 /// unanswered claims taking spare units where their shopper has room, and each sold-out or
 /// limit answer where the count it needs is highest. Rules that are necessary on their own
@@ -15,7 +15,7 @@ enum LeaseWitness {
         let necessary = builder.necessaryViolations()
         if !necessary.isEmpty { return necessary }
         guard let first = builder.replay() else { return [] }
-        // Two repairs, each granting a lease later (and every later fence with it), then trying
+        // Two repairs, each granting a lease later (the next lease on its unit no earlier), then trying
         // again; the first failure stands if they do not help. A limit answer that came while
         // a lease of its shopper was being handed on keeps that lease alive until the answer;
         // a grant to a shopper still at the limit waits until one of their leases could end.
@@ -129,7 +129,7 @@ enum LeaseWitness {
                 violations.append(
                     Violation(.fenceOrder, "two grants share fence \(a.fence)", [a.operation, b.operation]))
             }
-            violations += Checker.fenceOrderAgainstRealTime(grants).violations
+            violations += Checker.fenceOrderAgainstRealTime(grants)
             for operation in orphans where operation.result.verb == "released" {
                 violations.append(
                     Violation(.staleFence, "accepted for a lease that was never handed out (or twice)", [operation]))
@@ -258,14 +258,12 @@ enum LeaseWitness {
             return run(ordered, answers: placed.answers, soldOutBest: placed.soldOutBest)
         }
 
-        /// Grants as early as fence order, their invoke and their unit's previous lease allow.
+        /// Grants as early as their invoke and their unit's previous lease allow.
         mutating func placeGrants() {
-            var running = Int64.min
             for index in leases.indices {
-                var earliest = max(running, leases[index].grant.invoke, notBefore[index] ?? .min)
+                var earliest = max(leases[index].grant.invoke, notBefore[index] ?? .min)
                 if let previous = leases[index].previous { earliest = max(earliest, freedAt(previous)) }
                 leases[index].effect = min(earliest, leases[index].grant.response!)
-                running = max(running, leases[index].effect)
                 leases[index].soldAt = leases[index].confirms.map { max($0.invoke, leases[index].effect) }.min()
             }
         }
@@ -307,25 +305,34 @@ enum LeaseWitness {
 
         /// Where a shopper would be over the limit when granted a unit, ends that could come
         /// by then are moved to just before the grant; if they cannot come that early, the
-        /// grant waits for them when its window and fence order allow.
+        /// grant waits for them when its window and its unit allow.
         mutating func makeRoomForShoppers() {
             var ofShopper: [String: [Int]] = [:]
             for index in leases.indices { ofShopper[leases[index].grant.shopper, default: []].append(index) }
-            for (_, indices) in ofShopper where indices.count > history.perUserLimit {
-                for index in indices {
-                    let at = SortKey(time: leases[index].effect, rank: SortKey.grant, fence: leases[index].fence, id: 0)
-                    let live = indices.filter { other in
-                        other != index && leases[other].fence < leases[index].fence
-                            && (leases[other].end.map { $0 > at } ?? true)
+            // In a fixed order (shoppers by name, their grants by time), so the check is the same every run.
+            for shopper in ofShopper.keys.sorted() where ofShopper[shopper]!.count > history.perUserLimit {
+                let indices = ofShopper[shopper]!.sorted {
+                    (leases[$0].effect, leases[$0].fence) < (leases[$1].effect, leases[$1].fence)
+                }
+                for (position, index) in indices.enumerated() {
+                    let earlier = indices.prefix(position)
+                    func live(at key: SortKey) -> [Int] {
+                        earlier.filter { leases[$0].end.map { $0 > key } ?? true }
                     }
-                    let needed = live.count - history.perUserLimit + 1
+                    let at = SortKey(time: leases[index].effect, rank: SortKey.grant, fence: leases[index].fence, id: 0)
+                    let needed = live(at: at).count - history.perUserLimit + 1
                     guard needed > 0 else { continue }
-                    let movable = live.filter { leases[$0].end != nil && leases[$0].soldAt == nil }
+                    let movable = live(at: at).filter { leases[$0].end != nil && leases[$0].soldAt == nil }
                         .sorted { leases[$0].endLower < leases[$1].endLower }
                     guard movable.count >= needed else { continue }
                     let point = max(leases[index].effect, leases[movable[needed - 1]].endLower)
                     if point > leases[index].effect && !delay(index, to: point) { continue }
-                    for other in movable.prefix(needed) {
+                    // End, just before the grant, those still live then that can end by then.
+                    let grantKey = SortKey(time: point, rank: SortKey.grant, fence: leases[index].fence, id: 0)
+                    let ending = live(at: grantKey).filter {
+                        leases[$0].end != nil && leases[$0].soldAt == nil && leases[$0].endLower <= point
+                    }.sorted { leases[$0].endLower < leases[$1].endLower }
+                    for other in ending.prefix(needed) {
                         leases[other].end = SortKey(
                             time: point, rank: SortKey.grant, fence: leases[index].fence, id: -1 - other)
                     }
@@ -333,12 +340,11 @@ enum LeaseWitness {
             }
         }
 
-        /// Moves lease `index`'s grant later, to `point`, if its window and the next grant in
-        /// fence order allow; its unit's previous lease and its own end follow.
+        /// Moves lease `index`'s grant later, to `point`, if its window and the next lease on
+        /// its unit allow; its unit's previous lease and its own end follow.
         mutating func delay(_ index: Int, to point: Int64) -> Bool {
             let old = leases[index].effect
-            guard point <= leases[index].grant.response!,
-                index + 1 == leases.count || point <= leases[index + 1].effect
+            guard point <= leases[index].grant.response!, leases[index].next.map({ point <= leases[$0].effect }) ?? true
             else { return false }
             leases[index].effect = point
             leases[index].soldAt = leases[index].confirms.map { max($0.invoke, point) }.min()
