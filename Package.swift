@@ -78,6 +78,7 @@ let package = Package(
         .target(
             name: "DibsClient",
             dependencies: [
+                "DibsCore",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -126,7 +127,7 @@ let package = Package(
         // The LeaseStore conformance suite, written once and run against every store.
         .target(
             name: "LeaseStoreConformance",
-            dependencies: ["DibsCore"],
+            dependencies: ["DibsCore", "DibsClient"],
             path: "Tests/LeaseStoreConformance",
             swiftSettings: strict
         ),

@@ -365,16 +365,7 @@ public enum LoadRun {
         }
         defer { connection.close() }
         for index in unknown {
-            let claim = operations[index].claim!
-            guard
-                let reply = try? await connection.send(
-                    "GET", "/v1/claims/\(claim)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
-                    timeout: plan.requestTimeout), reply.status == 200
-            else {
-                if !connection.isActive { connection = await reconnect(plan) ?? connection }
-                continue
-            }
-            let fields = ResponseFields(reply.body)
+            guard let fields = await claimStatus(operations[index].claim!, &connection, plan) else { continue }
             let state = fields.string("state") ?? "?"
             let tookEffect =
                 operations[index].kind == .confirm && state == "confirmed"
@@ -388,6 +379,22 @@ public enum LoadRun {
         }
     }
 
+    /// A claim's status (`GET /v1/claims/{id}`); `nil` when it did not answer 200 (a broken
+    /// connection is replaced for the next call).
+    static func claimStatus(_ claim: String, _ connection: inout HTTP1Connection, _ plan: LoadPlan) async
+        -> ResponseFields?
+    {
+        guard
+            let reply = try? await connection.send(
+                "GET", "/v1/claims/\(claim)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
+                timeout: plan.requestTimeout), reply.status == 200
+        else {
+            if !connection.isActive { connection = await reconnect(plan) ?? connection }
+            return nil
+        }
+        return ResponseFields(reply.body)
+    }
+
     /// Waitlisted claims that were promoted onto a unit (by a release or an expiry) hold a
     /// lease the answers never showed: the claim's status tells its unit, fence and expiry.
     /// The promotion happened somewhere between the claim's send and that status answer.
@@ -398,19 +405,11 @@ public enum LoadRun {
         guard !waitlisted.isEmpty, var connection = await reconnect(plan) else { return }
         defer { connection.close() }
         for claim in waitlisted {
-            guard let id = claim.claim,
-                let reply = try? await connection.send(
-                    "GET", "/v1/claims/\(id)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
-                    timeout: plan.requestTimeout), reply.status == 200
-            else {
-                if !connection.isActive { connection = await reconnect(plan) ?? connection }
-                continue
-            }
-            let fields = ResponseFields(reply.body)
+            guard let id = claim.claim, let fields = await claimStatus(id, &connection, plan) else { continue }
             guard let unit = fields.integer("unit"), let fence = fields.integer("fence") else { continue }
             var promotion = RecordedOperation(
                 kind: .promotion, shopper: claim.shopper, key: claim.key, intended: claim.invoke, invoke: claim.invoke,
-                outcome: "promoted, now \(fields.string("state") ?? "?")", body: reply.body)
+                outcome: "promoted, now \(fields.string("state") ?? "?")", body: fields.bytes)
             promotion.response = clock.now()
             promotion.status = 200
             promotion.claim = id

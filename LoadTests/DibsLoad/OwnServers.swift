@@ -1,3 +1,4 @@
+import DibsClient
 import Foundation
 
 /// A Redis and a Postgres that the run starts itself on loopback, so that the restart-redis and
@@ -220,23 +221,9 @@ final class OwnServers: @unchecked Sendable {
         }
     }
 
-    /// A loopback port nothing listens on now.
     private static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw LoadError("no socket for a free port") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard bound else { throw LoadError("could not find a free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = freeLoopbackPort() else { throw LoadError("could not find a free loopback port") }
+        return port
     }
 
     /// Waits (up to 30 s) until something accepts connections on the port.

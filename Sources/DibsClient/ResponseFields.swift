@@ -1,7 +1,10 @@
+import DibsCore
+
 /// Reads top-level fields of the flat JSON objects `dibs serve` answers with, without a JSON
 /// library: a load generator must spend its CPU on sending, not on parsing.
 public struct ResponseFields {
-    private let bytes: [UInt8]
+    /// The body as received.
+    public let bytes: [UInt8]
 
     public init(_ bytes: [UInt8]) { self.bytes = bytes }
 
@@ -43,33 +46,10 @@ public struct ResponseFields {
         return digits > 0 ? value : nil
     }
 
-    /// A UTC timestamp as the server writes it (`2026-11-27T09:30:00.123Z`), in milliseconds
-    /// since 1970; `nil` when absent or in another shape.
+    /// A timestamp field (RFC 3339, as the server writes it) in milliseconds since 1970;
+    /// `nil` when absent or not a timestamp.
     public func milliseconds(_ name: String) -> Int64? {
-        guard let text = string(name) else { return nil }
-        let parts = Array(text.utf8)
-        guard parts.count == 24, parts[4] == UInt8(ascii: "-"), parts[10] == UInt8(ascii: "T"),
-            parts[19] == UInt8(ascii: "."), parts[23] == UInt8(ascii: "Z")
-        else { return nil }
-        func number(_ from: Int, _ count: Int) -> Int64? {
-            var value: Int64 = 0
-            for byte in parts[from..<(from + count)] {
-                guard byte >= UInt8(ascii: "0"), byte <= UInt8(ascii: "9") else { return nil }
-                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
-            }
-            return value
-        }
-        guard let year = number(0, 4), let month = number(5, 2), let day = number(8, 2), let hour = number(11, 2),
-            let minute = number(14, 2), let second = number(17, 2), let milli = number(20, 3)
-        else { return nil }
-        // Days since 1970 from the civil date (Howard Hinnant's algorithm).
-        let y = month <= 2 ? year - 1 : year
-        let era = y / 400
-        let yearOfEra = y - era * 400
-        let dayOfYear = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        let days = era * 146_097 + dayOfEra - 719_468
-        return ((days * 24 + hour) * 60 + minute) * 60_000 + second * 1000 + milli
+        string(name).flatMap(RFC3339.parse)?.milliseconds
     }
 
     /// `held`, `waitlisted`, `entered`, a problem's name (`sold-out`), or `http-<status>`.

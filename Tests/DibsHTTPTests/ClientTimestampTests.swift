@@ -15,7 +15,7 @@ final class ClientTimestampTests: XCTestCase {
     }
 
     func testOtherShapesAreNotTimestamps() {
-        for text in ["2026-11-27T09:30:00Z", "2026-11-27 09:30:00.000Z", "2026-13-27T09:30:00.00xZ", ""] {
+        for text in ["2026-11-27 09:30:00.000Z", "2026-13-27T09:30:00.000Z", "2026-11-27T09:30:00.00xZ", ""] {
             XCTAssertNil(ResponseFields(Array(#"{"t":"\#(text)"}"#.utf8)).milliseconds("t"), text)
         }
         XCTAssertNil(ResponseFields(Array(#"{"t":5}"#.utf8)).milliseconds("t"))

@@ -1,3 +1,4 @@
+import DibsCore
 import DibsHTTP
 import Foundation
 import OpenAPIKit

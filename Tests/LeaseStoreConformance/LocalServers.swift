@@ -1,3 +1,4 @@
+import DibsClient
 import Foundation
 
 /// A test could not set up what it needs (a server, a URL, a port): it fails, never skips.
@@ -43,19 +44,7 @@ public enum LocalServers {
 
     /// A loopback port nobody listens on, as the kernel picks it.
     public static func freePort() throws -> Int {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        address.sin_port = 0
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let bound = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { pointer in
-                bind(fd, pointer, length) == 0 && getsockname(fd, pointer, &length) == 0
-            }
-        }
-        guard bound else { throw SetupError(description: "no free loopback port") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        guard let port = freeLoopbackPort() else { throw SetupError(description: "no free loopback port") }
+        return port
     }
 }

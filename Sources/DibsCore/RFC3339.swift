@@ -1,5 +1,3 @@
-public import DibsCore
-
 /// Timestamps in the API are RFC 3339 in UTC with milliseconds (`2026-11-27T07:00:00.000Z`);
 /// parsing also takes other offsets and no fraction.
 public enum RFC3339 {
