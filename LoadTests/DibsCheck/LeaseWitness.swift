@@ -316,8 +316,9 @@ enum LeaseWitness {
                 }
                 for (position, index) in indices.enumerated() {
                     let earlier = indices.prefix(position)
+                    // Granted by then (a delay may have moved a grant past this one) and not ended.
                     func live(at key: SortKey) -> [Int] {
-                        earlier.filter { leases[$0].end.map { $0 > key } ?? true }
+                        earlier.filter { leases[$0].effect <= key.time && (leases[$0].end.map { $0 > key } ?? true) }
                     }
                     let at = SortKey(time: leases[index].effect, rank: SortKey.grant, fence: leases[index].fence, id: 0)
                     let needed = live(at: at).count - history.perUserLimit + 1

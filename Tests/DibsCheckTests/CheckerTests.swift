@@ -616,3 +616,22 @@ extension Operation.Result {
         #expect(!ExhaustiveSearch.isLinearizable(history))
     }
 }
+
+@Suite struct ShopperRoomTests {
+    @Test func aClaimAskedAgainLaterMayComeAfterTheShoppersNextLease() {
+        // A claim sent early but answered late (asked again after a restart) took its unit
+        // after the shopper's next lease had expired; the checker must find that order.
+        let history = History(
+            units: 3, perUserLimit: 1,
+            operations: [
+                op(0, "a", 0, 10, .held(unit: 0, fence: 17)),
+                op(1, "a", 64, 544, .held(unit: 1, fence: 235)),
+                op(2, "a", 106, 295, .held(unit: 2, fence: 147)),
+                op(3, "a", 200, 210, .expired(unit: 0, fence: 17)),
+                op(4, "a", 450, 460, .expired(unit: 2, fence: 147)),
+                op(5, "a", 700, 710, .expired(unit: 1, fence: 235)),
+            ], holdTTL: 200)
+        #expect(ExhaustiveSearch.isLinearizable(history))
+        #expect(Checker.check(history).isEmpty, "\(Checker.check(history))")
+    }
+}
