@@ -163,7 +163,7 @@ public struct LoadReport: Sendable, Codable {
                 status < 500, firstStatus < 500, status != 429, firstStatus != 429,
                 retry.outcome != "idempotency-in-flight"
             else { continue }
-            if status != firstStatus || (retry.body != first.body && !Self.sameClaim(first, retry)) {
+            if status != firstStatus || (retry.body != first.body && !Self.sameClaim(first.body, retry.body)) {
                 findings.append(
                     Finding(
                         kind: "idempotency", invariant: "same-key-same-answer",
@@ -329,11 +329,17 @@ public struct LoadReport: Sendable, Codable {
         return (operations, mapping)
     }
 
-    /// Whether a tokenless replay (the store's, when the kept answer is gone) names the same
-    /// claim, unit and fence as the first answer.
-    static func sameClaim(_ first: RecordedOperation, _ retry: RecordedOperation) -> Bool {
-        ResponseFields(retry.body).string("hold_token") == nil && first.claim == retry.claim && first.unit == retry.unit
-            && first.fence == retry.fence && first.claim != nil
+    /// Whether two answers to one key differ only in that one is a tokenless replay (the
+    /// store's, when the kept answer is gone): same claim, unit and fence. Either may be the
+    /// tokenless one: a retry sent during the run may be the first to reach the store, and
+    /// the replay that resolves the original after the run then comes without the token.
+    public static func sameClaim(_ first: [UInt8], _ retry: [UInt8]) -> Bool {
+        let a = ResponseFields(first)
+        let b = ResponseFields(retry)
+        guard a.string("hold_token") == nil || b.string("hold_token") == nil, let claim = a.string("claim")
+        else { return false }
+        return claim == b.string("claim") && a.integer("unit") == b.integer("unit")
+            && a.integer("fence") == b.integer("fence") && a.integer("fence") != nil
     }
 
     /// A claim as the checker models it; `nil` for answers that prove nothing was done
