@@ -10,6 +10,8 @@ struct DropLedger: Sendable {
         let user: UserID
         let key: IdempotencyKey
         let tokenHash: HoldTokenHash?
+        /// Kept for replays, as the Redis store keeps it.
+        let token: HoldToken?
         var state: ClaimState
         var unit: Int?
         var fence: Fence?
@@ -18,6 +20,8 @@ struct DropLedger: Sendable {
         var orderRef: String?
         /// The place in line (waitlisted) or the entry number (draw) when first answered.
         var position: Int?
+        /// The expiry of a first answer that held, for replays after an extend.
+        var firstExpiresAt: Timestamp?
     }
 
     private(set) var config: DropConfig
@@ -67,6 +71,11 @@ struct DropLedger: Sendable {
             return ClaimOutcome(claim: nil, decision: .rejected(rejection), holdToken: nil, replayed: false)
         }
         _ = settle(now: now)
+        // Every unit sold is for good: any new claim is "sold out", a shopper at the limit
+        // too. So once a drop is seen sold, no later claim can add to `answeredKeys`.
+        if soldCount == config.units {
+            return record(request, state: .rejected, rejection: .soldOut, token: nil)
+        }
         let live = liveByUser[request.user, default: 0]
         if live >= config.perUserLimit {
             return record(request, state: .rejected, rejection: .limitReached, token: nil)
@@ -255,10 +264,13 @@ struct DropLedger: Sendable {
         let number = Int64(claims.count + 1)
         claims.append(
             ClaimRecord(
-                user: request.user, key: request.idempotencyKey, tokenHash: token?.hash, state: state,
+                user: request.user, key: request.idempotencyKey, tokenHash: token?.hash, token: token, state: state,
                 rejection: rejection, position: position))
         claimByKey[request.idempotencyKey] = number
-        if let lease { self.lease(unit: lease.unit, to: number, now: lease.now) }
+        if let lease {
+            self.lease(unit: lease.unit, to: number, now: lease.now)
+            claims[Int(number - 1)].firstExpiresAt = claims[Int(number - 1)].expiresAt
+        }
         let claim = ClaimID(drop: config.id, number: number)
         return ClaimOutcome(
             claim: claim, decision: firstDecision(claims[Int(number - 1)]), holdToken: token, replayed: false)
@@ -268,7 +280,7 @@ struct DropLedger: Sendable {
     /// held keeps its unit and fence in the replay even after it was confirmed or expired.
     private func replay(number: Int64, record: ClaimRecord) -> ClaimOutcome {
         ClaimOutcome(
-            claim: ClaimID(drop: config.id, number: number), decision: firstDecision(record), holdToken: nil,
+            claim: ClaimID(drop: config.id, number: number), decision: firstDecision(record), holdToken: record.token,
             replayed: true)
     }
 
@@ -282,7 +294,7 @@ struct DropLedger: Sendable {
     private func heldDecision(_ record: ClaimRecord) -> ClaimOutcome.Decision {
         .held(
             unit: record.unit ?? -1, fence: record.fence ?? Fence(0),
-            expiresAt: record.expiresAt ?? Timestamp(milliseconds: 0))
+            expiresAt: record.firstExpiresAt ?? record.expiresAt ?? Timestamp(milliseconds: 0))
     }
 
     private func authorized(_ claim: ClaimID, _ token: HoldToken) throws(DibsError) -> ClaimRecord {

@@ -6,11 +6,21 @@ public protocol LeaseStore: Sendable {
     /// A short name for reports: `memory`, `redis`, `postgres`.
     var backendName: String { get }
 
+    /// How long after a drop is first seen with every unit sold a claim that began before
+    /// may still record an answer other than "sold out" (so `answeredKeys` may still grow).
+    /// Zero for a store whose claim is one atomic step that sees the sale.
+    var soldAnswersSettle: Duration { get }
+
+    /// Whether a claim's hold token is kept with the claim, in the same atomic step, so a
+    /// replay carries it: then the HTTP service need not keep the claim's answer itself.
+    var keepsHoldTokens: Bool { get }
+
     /// Creates a drop with all its units free. Throws `.dropExists` for a taken id.
     func createDrop(_ config: DropConfig) async throws
 
     /// Answers a claim. The same Idempotency-Key on the same drop replays the first answer
-    /// (without the hold token); with another shopper it throws `.idempotencyKeyReused`.
+    /// (with its hold token if `keepsHoldTokens`, else without); with another shopper it
+    /// throws `.idempotencyKeyReused`.
     func claim(_ request: ClaimRequest) async throws -> ClaimOutcome
 
     /// Turns a held unit into a sale, if the token and fence are the current lease's and the

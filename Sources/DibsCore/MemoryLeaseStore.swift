@@ -3,6 +3,8 @@
 /// and everything is gone when the process ends.
 public actor MemoryLeaseStore: LeaseStore {
     public nonisolated var backendName: String { "memory" }
+    public nonisolated var soldAnswersSettle: Duration { .zero }
+    public nonisolated var keepsHoldTokens: Bool { true }
 
     private let clock: any DibsClock
     private var drops: [DropID: DropLedger] = [:]

@@ -14,6 +14,8 @@ public struct StoreAnswer: Sendable {
     public var position: Int?
     public var replayed: Bool
     public var orderRef: String?
+    /// A replayed claim's hold token, from a store that keeps it with the claim.
+    public var keptToken: HoldToken?
 
     /// An answer with only a code.
     public init(code: String) {
@@ -41,7 +43,8 @@ public struct StoreAnswer: Sendable {
         }
     }
 
-    /// The claim's outcome; the token is shown only on a first answer that holds or queues.
+    /// The claim's outcome; the token is shown on an answer that holds or queues: the one
+    /// just made, or on a replay the one kept with the claim (if the store keeps it).
     public func outcome(token: HoldToken) throws(DibsError) -> ClaimOutcome {
         let decision: ClaimOutcome.Decision
         switch state {
@@ -57,9 +60,9 @@ public struct StoreAnswer: Sendable {
             decision = .rejected(reason)
         default: throw DibsError(.internalError, "a claim answered \(state ?? "nothing")")
         }
-        var showsToken = !replayed
-        if case .rejected = decision { showsToken = false }
-        return ClaimOutcome(claim: claim, decision: decision, holdToken: showsToken ? token : nil, replayed: replayed)
+        var shown: HoldToken? = replayed ? keptToken : token
+        if case .rejected = decision { shown = nil }
+        return ClaimOutcome(claim: claim, decision: decision, holdToken: shown, replayed: replayed)
     }
 
     /// The claim's status.

@@ -37,8 +37,7 @@ public final class DibsService: Sendable {
         metrics: DibsMetrics, clock: any DibsClock = SystemClock(), logger: Logger
     ) {
         self.router = DropRouter(
-            stores: stores, directory: directory, clock: clock, cacheFor: settings.dropCacheFor,
-            settle: settings.soldOutSettle)
+            stores: stores, directory: directory, clock: clock, cacheFor: settings.dropCacheFor)
         self.authenticator = Authenticator(keys: keys, clock: clock, cacheFor: settings.apiKeyCacheFor)
         self.idempotency = idempotency
         self.limiter = limiter
@@ -62,8 +61,6 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            let scoped = caller.keyID + ":claim:" + drop.rawValue + ":" + key.rawValue
-            let fingerprint = Self.claimFingerprint(user)
             if let answered = self.router.soldOutKeys(drop), !answered.contains(key.rawValue) {
                 // Every unit is sold, for good: a key the store answered otherwise goes on to
                 // the store, which replays it; every other key gets "sold out" from here, with
@@ -75,9 +72,13 @@ public final class DibsService: Sendable {
             }
             let (store, cancelled) = try await self.router.route(drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
+            let scoped = caller.keyID + ":claim:" + drop.rawValue + ":" + key.rawValue
+            let fingerprint = Self.claimFingerprint(user)
             let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
             if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
-            if outcome.replayed && Self.carriesToken(outcome.decision),
+            // A store that keeps tokens replays the first answer whole: rendered again, it is
+            // the same bytes. Otherwise the answer this service kept has the token.
+            if outcome.replayed && outcome.holdToken == nil && Self.carriesToken(outcome.decision),
                 let kept = try await self.idempotency.peek(key: scoped, fingerprint: fingerprint)
             {
                 return try self.replay(kept)
@@ -85,7 +86,7 @@ public final class DibsService: Sendable {
             // A replay whose answer was not kept (the process died between the store and the
             // write, or the answer outlived its 25 h) is the store's: the outcome, no token.
             let response = self.render(outcome, drop: drop)
-            if outcome.holdToken != nil {
+            if outcome.holdToken != nil && !outcome.replayed && !store.keepsHoldTokens {
                 let record = IdempotencyRecord(fingerprint: fingerprint, status: response.status, body: response.body)
                 do {
                     try await self.idempotency.complete(

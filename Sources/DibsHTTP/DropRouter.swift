@@ -15,19 +15,12 @@ final class DropRouter: Sendable {
     private let soldOutCheckedAt = Mutex<[DropID: Timestamp]>([:])
     /// When each drop was first seen with every unit sold.
     private let soldOutSeenAt = Mutex<[DropID: Timestamp]>([:])
-    /// How long after that the answered keys are read: claims the store was answering at
-    /// that moment (which may still be recorded as "limit reached") are done by then.
-    private let settle: Duration
 
-    init(
-        stores: [any LeaseStore], directory: any DropDirectory, clock: any DibsClock, cacheFor: Duration,
-        settle: Duration
-    ) {
+    init(stores: [any LeaseStore], directory: any DropDirectory, clock: any DibsClock, cacheFor: Duration) {
         self.stores = Dictionary(stores.map { ($0.backendName, $0) }, uniquingKeysWith: { first, _ in first })
         self.directory = directory
         self.clock = clock
         self.cacheFor = cacheFor
-        self.settle = settle
     }
 
     var backends: [String] { stores.keys.sorted() }
@@ -70,14 +63,17 @@ final class DropRouter: Sendable {
             return true
         }
         guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units else { return }
-        // Every unit is sold. The keys are read only once the claims in flight at this moment
-        // are surely answered (and recorded): until then claims go on to the store.
+        // Every unit is sold. The keys are read once no claim that began before this moment
+        // can still record an answer other than "sold out" (the store's settle; at once for
+        // a store whose claim sees the sale atomically): until then claims go to the store.
         let seen = soldOutSeenAt.withLock { seen in
             if let first = seen[drop] { return first }
             seen[drop] = now
             return now
         }
-        guard now >= seen.adding(settle), let keys = try? await store.answeredKeys(drop: drop) else { return }
+        guard now >= seen.adding(store.soldAnswersSettle), let keys = try? await store.answeredKeys(drop: drop) else {
+            return
+        }
         let raw = Set(keys.map(\.rawValue))
         soldOut.withLock { $0[drop] = raw }
     }

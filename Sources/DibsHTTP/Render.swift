@@ -84,9 +84,13 @@ extension DibsService {
             json.field("position", position)
         }
         json.field("hold_token", outcome.holdToken?.description)
-        if outcome.replayed { json.field("replayed", true) }
+        // A replay with its token (from a store that keeps it) is the first answer again,
+        // byte for byte, marked only by the header; one without says so in the body.
+        let whole = outcome.replayed && outcome.holdToken != nil
+        if outcome.replayed && !whole { json.field("replayed", true) }
         var response = APIResponse.json(status, json.finish())
         response.outcome = outcome.replayed ? "replayed" : state
+        response.replayed = whole
         return response
     }
 }

@@ -17,9 +17,6 @@ public struct ServiceSettings: Sendable {
     public var apiKeyCacheFor: Duration = .seconds(5)
     /// How long a drop's backend and cancelled flag are trusted before they are read again.
     public var dropCacheFor: Duration = .seconds(2)
-    /// How long after a drop is first seen sold out the service starts answering its claims
-    /// from memory: longer than any store call, so no claim answered otherwise is missed.
-    public var soldOutSettle: Duration = .seconds(10)
     /// The backend of a drop created without one.
     public var defaultBackend: String
 

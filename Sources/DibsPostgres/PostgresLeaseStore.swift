@@ -10,6 +10,11 @@ import Synchronization
 /// (`clock_timestamp()`), not this process's: several Dibs processes share one clock.
 public struct PostgresLeaseStore: LeaseStore {
     public var backendName: String { "postgres" }
+    /// A claim's transaction may have read the units before the last sale committed and
+    /// commit "limit reached" after it: longer than any claim statement runs.
+    public var soldAnswersSettle: Duration { .seconds(10) }
+    /// Only the token's hash is stored: the HTTP service keeps the answer with its token.
+    public var keepsHoldTokens: Bool { false }
 
     /// Settings of the store.
     public struct Configuration: Sendable {

@@ -74,15 +74,17 @@ public enum LeaseScripts {
         local function cfg()
           return redis.call('HMGET', K .. 'cfg', 'units', 'ttl', 'limit', 'cap', 'mode', 'opens', 'closes')
         end
-        -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order, '0'}
+        -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order,
+        -- hold token}: the token (kept with the claim) only in a claim's replay of its first answer.
         local function answer(code, c, replayed, first)
-          if not c then return {code, '', '', '', '', '', '', '', '', '0', '', '0'} end
-          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fu', 'ff', 'fx')
+          if not c then return {code, '', '', '', '', '', '', '', '', '0', '', ''} end
+          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fu', 'ff', 'fx',
+                               'tk')
           local st, unit, f, x = h[2], h[4], h[5], h[6]
           if first then st, unit, f, x = h[9], h[10], h[11], h[12] end
           if st == 'confirming' then st = 'held' end
           return {code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
-                  replayed and '1' or '0', h[8] or '', '0'}
+                  replayed and '1' or '0', h[8] or '', first and h[13] or ''}
         end
         local function fail(code) return answer(code, nil) end
         local function claim_of(n)
@@ -125,7 +127,9 @@ public enum LeaseScripts {
             return 'ok'
             """)
 
-    /// ARGV: user, Idempotency-Key, token hash (hex).
+    /// ARGV: user, Idempotency-Key, token hash (hex), token. The token is kept with the claim
+    /// (`tk`), written in the same step, so a replay of the first answer carries it even when
+    /// the process that answered first died before anything else was written.
     public static let claim = Script(
         prelude + """
             local d = cfg()
@@ -138,9 +142,9 @@ public enum LeaseScripts {
               return answer('ok', existing, true, true)
             end
             local now = now_ms()
-            if now < tonumber(d[6]) then return {'ok', '', '', 'rejected', 'not-open', '', '', '', '', '0', '', '0'} end
+            if now < tonumber(d[6]) then return {'ok', '', '', 'rejected', 'not-open', '', '', '', '', '0', '', ''} end
             if d[7] ~= '' and now >= tonumber(d[7]) then
-              return {'ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', '0'}
+              return {'ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', ''}
             end
             settle(now, ttl)
             local c = redis.call('INCR', K .. 'seq')
@@ -151,17 +155,21 @@ public enum LeaseScripts {
             -- The first answer, built from what this script just wrote rather than read back.
             local function first(st, rj, unit, fence, exp, position)
               return {'ok', tostring(c), user, st, rj or '', unit and tostring(unit) or '', fence and tostring(fence) or '',
-                      exp and tostring(exp) or '', position and tostring(position) or '', '0', '', '0'}
+                      exp and tostring(exp) or '', position and tostring(position) or '', '0', '', ''}
             end
             local function reject(reason)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
               if reason ~= 'sold-out' then won() end
               return first('rejected', reason)
             end
+            -- Every unit sold is for good: a new claim is "sold out", a shopper at the limit too,
+            -- so no claim after that moment adds to 'won' (the service reads it once, then).
+            if tonumber(redis.call('GET', K .. 'sold')) >= units then return reject('sold-out') end
             if tonumber(redis.call('HGET', K .. 'live', user) or '0') >= limit then return reject('limit-reached') end
             if d[5] == 'draw' then
               local n = redis.call('INCR', K .. 'entries')
-              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3])
+              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3],
+                         'tk', ARGV[4])
               redis.call('HINCRBY', K .. 'live', user, 1)
               won()
               return first('entered', nil, nil, nil, nil, n)
@@ -177,7 +185,8 @@ public enum LeaseScripts {
             if unit then
               redis.call('INCR', K .. 'held')
               local fence, exp = lease_unit(unit, c, now, ttl)
-              redis.call('HSET', ck, 'u', user, 'k', key, 'th', ARGV[3], 'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp)
+              redis.call('HSET', ck, 'u', user, 'k', key, 'th', ARGV[3], 'tk', ARGV[4], 'fs', 'held', 'fu', unit,
+                         'ff', fence, 'fx', exp)
               redis.call('HINCRBY', K .. 'live', user, 1)
               won()
               return first('held', nil, unit, fence, exp)
@@ -185,7 +194,7 @@ public enum LeaseScripts {
             if tonumber(redis.call('GET', K .. 'held')) > 0 and redis.call('LLEN', K .. 'wl') < cap then
               local position = redis.call('RPUSH', K .. 'wl', c)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
-                         'th', ARGV[3])
+                         'th', ARGV[3], 'tk', ARGV[4])
               redis.call('HINCRBY', K .. 'live', user, 1)
               won()
               return first('waitlisted', nil, nil, nil, nil, position)

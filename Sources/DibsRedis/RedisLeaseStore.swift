@@ -24,6 +24,10 @@ import Logging
 /// The confirm answers success only after step 2, so a 2xx means the sale is in Postgres.
 public struct RedisLeaseStore: LeaseStore {
     public var backendName: String { "redis" }
+    /// The claim script keeps each token with its claim.
+    public var keepsHoldTokens: Bool { true }
+    /// Zero: the claim script checks `sold` first, atomically with recording its answer.
+    public var soldAnswersSettle: Duration { .zero }
 
     /// Settings of the store.
     public struct Configuration: Sendable {
@@ -83,7 +87,7 @@ public struct RedisLeaseStore: LeaseStore {
         let token = HoldToken.random()
         let answer = try await call(
             LeaseScripts.claim, request.drop,
-            [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description])
+            [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description, token.description])
         if answer.code == "idempotency-key-reused" {
             throw DibsError(
                 .idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
@@ -210,8 +214,7 @@ struct SimulatedCrash: Error {}
 
 extension StoreAnswer {
     /// Decodes a script's answer: {code, claim, user, state, rejection, unit, fence, expires,
-    /// position, replayed, order ref, and a last element kept for the answer's shape}, empty
-    /// strings for nothing.
+    /// position, replayed, order ref, kept hold token}, empty strings for nothing.
     init(_ reply: RESPValue, drop: DropID) throws(DibsError) {
         guard case .array(let parts) = reply, parts.count == 12 else {
             if case .error(let message) = reply {
@@ -234,5 +237,6 @@ extension StoreAnswer {
         position = text(8).flatMap { Int($0) }
         replayed = text(9) == "1"
         orderRef = text(10)
+        keptToken = text(11).flatMap { try? HoldToken($0) }
     }
 }

@@ -37,6 +37,29 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
         }
     }
 
+    /// The process that made a claim died before answering (or before keeping the answer):
+    /// a store that keeps tokens still gives the retry the whole first answer.
+    func testARetryAfterTheAnswerWasLostGetsTheToken() async throws {
+        let store = GatedStore()
+        try await TestServer(store: store).test { api in
+            try await api.createDrop("d", units: 2)
+            let direct = try await store.claim(
+                ClaimRequest(drop: try DropID("d"), user: try UserID("ann"), idempotencyKey: try IdempotencyKey("lost"))
+            )
+            let token = try XCTUnwrap(direct.holdToken)
+            let retry = try await api.claim("d", user: "ann", key: "lost")
+            XCTAssertEqual(retry.status, 201, retry.text)
+            XCTAssertEqual(retry.string("hold_token"), token.description)
+            XCTAssertNil(retry.string("replayed"), "a whole replay is the first answer, not marked in the body")
+            XCTAssertEqual(retry.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+            let again = try await api.claim("d", user: "ann", key: "lost")
+            XCTAssertEqual(again.text, retry.text)
+            let confirmed = try await api.call(
+                .post, "/v1/claims/d.1/confirm", idempotencyKey: "c1", body: #"{"hold_token":"\#(token)"}"#)
+            XCTAssertEqual(confirmed.status, 200, confirmed.text)
+        }
+    }
+
     func testSameKeyWithAnotherBodyIs422() async throws {
         try await TestServer().test { api in
             try await api.createDrop("d", units: 5)
@@ -90,7 +113,7 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
     }
 
     func testASoldOutDropIsAnsweredFromMemoryOnceSettled() async throws {
-        let store = GatedStore()
+        let store = GatedStore(soldAnswersSettle: .seconds(10))
         let server = try TestServer(store: store)
         try await server.test { api in
             try await api.createDrop("d", units: 1, extra: #","waitlist_capacity":0"#)
@@ -123,6 +146,36 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
             XCTAssertEqual(replay.status, 201)
             XCTAssertEqual(replay.text, won.text)
             XCTAssertEqual(store.claims, before + 1)
+        }
+    }
+
+    /// A store whose claim sees the sale atomically (Redis, memory): the first "sold out"
+    /// after the sale teaches the service, and the next new key is answered from memory.
+    func testASoldOutDropIsAnsweredFromMemoryAtOnceOnAnAtomicStore() async throws {
+        let store = GatedStore()
+        try await TestServer(store: store).test { api in
+            try await api.createDrop("d", units: 1, extra: #","waitlist_capacity":0"#)
+            let won = try await api.claim("d", user: "ann", key: "won")
+            let again = try await api.claim("d", user: "ann", key: "again")
+            XCTAssertEqual(again.problem, "limit-reached")
+            try await api.call(
+                .post, "/v1/claims/d.1/confirm", idempotencyKey: "pay",
+                body: #"{"hold_token":"\#(won.string("hold_token")!)"}"#)
+            let first = try await api.claim("d", user: "bob", key: "b1")
+            XCTAssertEqual(first.problem, "sold-out")
+            let before = store.claims
+            let fast = try await api.claim("d", user: "cat", key: "c1")
+            XCTAssertEqual(fast.problem, "sold-out")
+            XCTAssertEqual(fast.text, first.text)
+            XCTAssertEqual(store.claims, before, "a sold drop's claim went to the store after the store said so")
+            // Ann, at her limit, hears "sold out" for a new key and her old answers again.
+            let third = try await api.claim("d", user: "ann", key: "third")
+            XCTAssertEqual(third.problem, "sold-out")
+            let replayedLimit = try await api.claim("d", user: "ann", key: "again")
+            XCTAssertEqual(replayedLimit.problem, "limit-reached")
+            let replayedWin = try await api.claim("d", user: "ann", key: "won")
+            XCTAssertEqual(replayedWin.status, 201)
+            XCTAssertEqual(store.claims, before + 2, "the two answered keys go to the store, the new one does not")
         }
     }
 
@@ -210,12 +263,16 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
 
 /// A memory store whose confirms can be held at a gate, and whose claims can be made to
 /// fail once: to catch the HTTP layer with a request in flight, or with a store that is down.
+/// Its sold-answers settle is chosen: zero like Redis, or a time like Postgres.
 final class GatedStore: LeaseStore, Sendable {
     private let inner = MemoryLeaseStore()
+    let soldAnswersSettle: Duration
+    init(soldAnswersSettle: Duration = .zero) { self.soldAnswersSettle = soldAnswersSettle }
     private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
     private let claimCalls = Mutex(0)
     var claims: Int { claimCalls.withLock { $0 } }
     var backendName: String { "memory" }
+    var keepsHoldTokens: Bool { true }
 
     func close() { state.withLock { $0.closed = true } }
     func open() { state.withLock { $0.closed = false } }

@@ -58,6 +58,17 @@ final class LiveServerTests: XCTestCase {
             XCTAssertEqual(counts.int("sold"), 1)
             XCTAssertEqual(counts.int("held"), 2)
             XCTAssertEqual(counts.int("waitlisted"), 3)
+
+            // The same key again is the first answer, token and all: kept with the claim in
+            // Redis, kept by the service for Postgres.
+            let other = "live-\(backend)-again-\(tag)"
+            try await api.createDrop(other, units: 2, extra: #","backend":"\#(backend)""#)
+            let first = try await api.claim(other, user: "again-\(backend)", key: "again")
+            XCTAssertEqual(first.status, 201, first.text)
+            XCTAssertNotNil(first.string("hold_token"))
+            let again = try await api.claim(other, user: "again-\(backend)", key: "again")
+            XCTAssertEqual(again.text, first.text, backend)
+            XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true", backend)
         }
 
         // The per-shopper bucket is in Redis.

@@ -265,7 +265,12 @@ func verifyIdempotency(_ h: ConformanceHarness) async throws {
     let again = try await h.claim(drop, user: "u", key: "same")
     try expect(first.held != nil && !first.replayed, "first claim: \(first)")
     try expect(again.claim == first.claim && again.decision == first.decision, "replay differs: \(again) vs \(first)")
-    try expect(again.replayed && again.holdToken == nil, "a replay must be marked and must not show the token again")
+    try expect(again.replayed, "a replay must be marked")
+    if h.store.keepsHoldTokens {
+        try expect(again.holdToken == first.holdToken, "a store that keeps tokens replayed \(again.holdToken as Any)")
+    } else {
+        try expect(again.holdToken == nil, "a store that keeps no tokens showed one on a replay")
+    }
     try await expectError(.idempotencyKeyReused, "same key, other shopper") {
         try await h.claim(drop, user: "v", key: "same")
     }
@@ -278,9 +283,21 @@ func verifyIdempotency(_ h: ConformanceHarness) async throws {
     try expect(
         Set(burst.map(\.claim)).count == 1,
         "20 concurrent claims with one key made \(Set(burst.map(\.claim)).count) claims")
-    try expect(burst.filter { $0.holdToken != nil }.count == 1, "the token was shown more than once")
+    let tokens = burst.compactMap(\.holdToken)
+    if h.store.keepsHoldTokens {
+        try expect(
+            tokens.count == 20 && Set(tokens).count == 1, "20 answers to one key carried \(Set(tokens).count) tokens")
+    } else {
+        try expect(tokens.count == 1, "the token was shown more than once")
+    }
+    // The kept token is the claim's: it confirms the lease.
+    if h.store.keepsHoldTokens, let claim = again.claim, let token = again.holdToken, let lease = again.held {
+        let sale = try await h.store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: lease.fence))
+        try expect(sale.claim == claim, "the replayed token confirmed \(sale)")
+    }
     let snapshot = try await h.store.inspect(drop: drop)
-    try expect(snapshot.held == 2, "two keys gave \(snapshot.held) leases")
+    let leases = snapshot.held + snapshot.sold
+    try expect(leases == 2, "two keys gave \(leases) leases")
 }
 
 func verifyDraw(_ h: ConformanceHarness) async throws {
@@ -385,4 +402,20 @@ func verifyAnsweredKeys(_ h: ConformanceHarness) async throws {
     try expect(
         keys == Set(try ["held", "waiting", "limited"].map(IdempotencyKey.init)),
         "answered keys are \(keys.map(\.rawValue).sorted())")
+
+    // Once every unit is sold, a new key is answered "sold out" even for a shopper at the
+    // limit: the keys read at any moment after that are then the whole list the service
+    // needs, with no claim in flight able to add one.
+    guard let unit = held.held, let claim = held.claim, let token = held.holdToken else {
+        throw ConformanceFailure(description: "the held claim has no lease")
+    }
+    _ = try await h.store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: unit.fence, orderRef: nil))
+    let atLimit = try await h.claim(drop, user: "a", key: "after-a")
+    try expect(atLimit.rejection == .soldOut, "a shopper at the limit on a sold drop got \(atLimit.decision)")
+    let waitingAgain = try await h.claim(drop, user: "b", key: "after-b")
+    try expect(waitingAgain.rejection == .soldOut, "a waitlisted shopper on a sold drop got \(waitingAgain.decision)")
+    let replayed = try await h.claim(drop, user: "a", key: "limited")
+    try expect(replayed.rejection == .limitReached, "the limit answer replayed as \(replayed.decision)")
+    let after = try await h.store.answeredKeys(drop: drop)
+    try expect(after == keys, "answered keys after the sale are \(after.map(\.rawValue).sorted())")
 }

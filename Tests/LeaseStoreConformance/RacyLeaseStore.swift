@@ -6,6 +6,8 @@ import Synchronization
 /// It exists to prove the conformance suite, and `dibs-load` behind HTTP, can catch such a race.
 public final class RacyLeaseStore: LeaseStore {
     public var backendName: String { "racy" }
+    public var soldAnswersSettle: Duration { .zero }
+    public var keepsHoldTokens: Bool { false }
 
     private struct State {
         var configs: [DropID: DropConfig] = [:]
