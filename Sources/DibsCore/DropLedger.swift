@@ -211,7 +211,12 @@ struct DropLedger: Sendable {
         return status(number: claim.number, record: claims[Int(claim.number - 1)])
     }
 
-    func snapshot() -> DropSnapshot {
+    func snapshot(withLeases: Bool = true) -> DropSnapshot {
+        guard withLeases else {
+            return DropSnapshot(
+                drop: config.id, units: config.units, free: freeUnits.count, held: holderOfUnit.count,
+                sold: soldCount, waitlisted: waitlistCount, leases: [])
+        }
         let leases = holderOfUnit.map { unit, number in
             let record = claims[Int(number - 1)]
             return Lease(

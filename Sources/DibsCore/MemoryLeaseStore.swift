@@ -59,6 +59,13 @@ public actor MemoryLeaseStore: LeaseStore {
         }
     }
 
+    public func counts(drop: DropID) throws(DibsError) -> DropSnapshot {
+        try withDrop(drop) { ledger, now in
+            _ = ledger.settle(now: now)
+            return ledger.snapshot(withLeases: false)
+        }
+    }
+
     public func answeredKeys(drop: DropID) throws(DibsError) -> Set<IdempotencyKey> {
         try withDrop(drop) { ledger, _ in ledger.answeredKeys() }
     }

@@ -83,7 +83,7 @@ extension DibsService {
 
     func describe(_ drop: DropID, store: any LeaseStore, cancelled: Bool?) async throws -> [UInt8] {
         async let config = store.configuration(of: drop)
-        async let snapshot = store.inspect(drop: drop)
+        async let snapshot = store.counts(drop: drop)
         let (c, s) = try await (config, snapshot)
         metrics.record(s)
         var isCancelled = cancelled

@@ -168,7 +168,7 @@ public final class DibsService: Sendable {
         var failures: [String] = []
         for store in router.allStores {
             do {
-                _ = try await store.inspect(drop: probe)
+                _ = try await store.counts(drop: probe)
             } catch let error as DibsError where error.code == .unknownDrop {
                 continue
             } catch {
@@ -346,7 +346,7 @@ extension DibsService {
     /// Sets the gauges of every drop this process has routed to (leases held, waitlist).
     public func sampleDropGauges() async {
         for drop in router.knownDrops {
-            guard let (store, _) = try? await router.route(drop), let snapshot = try? await store.inspect(drop: drop)
+            guard let (store, _) = try? await router.route(drop), let snapshot = try? await store.counts(drop: drop)
             else { continue }
             metrics.record(snapshot)
         }

@@ -62,7 +62,7 @@ final class DropRouter: Sendable {
             checked[drop] = now
             return true
         }
-        guard due, let snapshot = try? await store.inspect(drop: drop), snapshot.sold == snapshot.units else { return }
+        guard due, let snapshot = try? await store.counts(drop: drop), snapshot.sold == snapshot.units else { return }
         // Every unit is sold. The keys are read once no claim that began before this moment
         // can still record an answer other than "sold out" (the store's settle; at once for
         // a store whose claim sees the sale atomically): until then claims go to the store.

@@ -137,14 +137,7 @@ public struct PostgresLeaseStore: LeaseStore {
     public func inspect(drop: DropID) async throws -> DropSnapshot {
         try await withConnection { connection in
             try await connection.withTransaction(logger: logger) { connection in
-                let counts = try await connection.query(
-                    "SELECT code, units, free, held, sold, waitlisted FROM dibs_inspect(\(drop.rawValue))",
-                    logger: logger
-                ).collect()
-                guard let row = counts.first else { throw DibsError(.internalError, "inspect gave no row") }
-                let (code, units, free, held, sold, waitlisted) = try row.decode(
-                    (String, Int?, Int?, Int?, Int?, Int?).self)
-                try StoreAnswer.check(code, drop: drop, claim: nil)
+                let counts = try await Self.counts(drop, on: connection, logger: logger)
                 var leases: [Lease] = []
                 let rows = try await connection.query(
                     """
@@ -158,10 +151,29 @@ public struct PostgresLeaseStore: LeaseStore {
                             expiresAt: Timestamp(milliseconds: expires)))
                 }
                 return DropSnapshot(
-                    drop: drop, units: units ?? 0, free: free ?? 0, held: held ?? 0, sold: sold ?? 0,
-                    waitlisted: waitlisted ?? 0, leases: leases)
+                    drop: drop, units: counts.units, free: counts.free, held: counts.held, sold: counts.sold,
+                    waitlisted: counts.waitlisted, leases: leases)
             }
         }
+    }
+
+    /// The counts of `dibs_inspect` (it counts the drop's unit rows: O(units), not O(1)).
+    public func counts(drop: DropID) async throws -> DropSnapshot {
+        try await withConnection { connection in try await Self.counts(drop, on: connection, logger: logger) }
+    }
+
+    private static func counts(_ drop: DropID, on connection: PostgresConnection, logger: Logger) async throws
+        -> DropSnapshot
+    {
+        let rows = try await connection.query(
+            "SELECT code, units, free, held, sold, waitlisted FROM dibs_inspect(\(drop.rawValue))", logger: logger
+        ).collect()
+        guard let row = rows.first else { throw DibsError(.internalError, "inspect gave no row") }
+        let (code, units, free, held, sold, waitlisted) = try row.decode((String, Int?, Int?, Int?, Int?, Int?).self)
+        try StoreAnswer.check(code, drop: drop, claim: nil)
+        return DropSnapshot(
+            drop: drop, units: units ?? 0, free: free ?? 0, held: held ?? 0, sold: sold ?? 0,
+            waitlisted: waitlisted ?? 0, leases: [])
     }
 
     public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> {

@@ -307,7 +307,8 @@ public enum LeaseScripts {
             local units = tonumber(d[1])
             local free = redis.call('LLEN', K .. 'free') + units - tonumber(redis.call('GET', K .. 'next'))
             local leases = {}
-            local exp = redis.call('ZRANGE', K .. 'exp', 0, -1, 'WITHSCORES')
+            -- ARGV[1] = 'counts': no leases, O(1) — the gauges and the sold-out check.
+            local exp = ARGV[1] == 'counts' and {} or redis.call('ZRANGE', K .. 'exp', 0, -1, 'WITHSCORES')
             for i = 1, #exp, 2 do
               local unit = exp[i]
               local c = redis.call('HGET', K .. 'holder', unit)

@@ -150,7 +150,16 @@ public struct RedisLeaseStore: LeaseStore {
     }
 
     public func inspect(drop: DropID) async throws -> DropSnapshot {
-        let reply = try await client.eval(LeaseScripts.inspect, keys: [Self.prefix(drop)], arguments: [])
+        try await snapshot(drop, leases: true)
+    }
+
+    public func counts(drop: DropID) async throws -> DropSnapshot {
+        try await snapshot(drop, leases: false)
+    }
+
+    private func snapshot(_ drop: DropID, leases withLeases: Bool) async throws -> DropSnapshot {
+        let reply = try await client.eval(
+            LeaseScripts.inspect, keys: [Self.prefix(drop)], arguments: [withLeases ? "leases" : "counts"])
         guard case .array(let parts) = reply, let code = parts.first?.text else { throw unexpected(reply) }
         try StoreAnswer.check(code, drop: drop, claim: nil)
         guard parts.count == 8, case .array(let flat) = parts[7] else { throw unexpected(reply) }

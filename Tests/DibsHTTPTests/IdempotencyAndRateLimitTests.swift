@@ -308,6 +308,7 @@ final class GatedStore: LeaseStore, Sendable {
     func reapExpired(drop: DropID) async throws -> ReapReport { try await inner.reapExpired(drop: drop) }
     func status(of claim: ClaimID) async throws -> ClaimStatus { try await inner.status(of: claim) }
     func inspect(drop: DropID) async throws -> DropSnapshot { try await inner.inspect(drop: drop) }
+    func counts(drop: DropID) async throws -> DropSnapshot { try await inner.counts(drop: drop) }
     func configuration(of drop: DropID) async throws -> DropConfig { try await inner.configuration(of: drop) }
     func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> { try await inner.answeredKeys(drop: drop) }
     func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {

@@ -77,6 +77,13 @@ func verifyStampede(_ h: ConformanceHarness) async throws {
     try expect(
         snapshot.held == 100 && snapshot.free == 0 && snapshot.sold == 0 && snapshot.waitlisted == 100,
         "inspect after the stampede: \(snapshot.held) held, \(snapshot.free) free, \(snapshot.waitlisted) waitlisted")
+    try expect(snapshot.leases.count == 100, "inspect listed \(snapshot.leases.count) leases")
+    let counts = try await h.store.counts(drop: drop)
+    try expect(
+        counts
+            == DropSnapshot(
+                drop: drop, units: 100, free: 0, held: 100, sold: 0, waitlisted: 100, leases: []),
+        "counts after the stampede: \(counts)")
     try expect(Set(snapshot.leases.map(\.unit)).count == 100, "inspect lists \(snapshot.leases.count) leases, not 100")
 }
 
@@ -201,6 +208,11 @@ func verifyConfirmSells(_ h: ConformanceHarness) async throws {
     try expect(later.rejection == .soldOut, "after the TTL a sold unit was handed out again: \(later.decision)")
     let snapshot = try await h.store.inspect(drop: drop)
     try expect(snapshot.sold == 1 && snapshot.held == 0 && snapshot.free == 0, "inspect: \(snapshot)")
+    let counts = try await h.store.counts(drop: drop)
+    try expect(counts.sold == 1 && counts.held == 0 && counts.free == 0 && counts.leases.isEmpty, "counts: \(counts)")
+    try await expectError(.unknownDrop, "counts of a drop that does not exist") {
+        _ = try await h.store.counts(drop: DropID("no-such-drop-\(UInt32.random(in: 0...UInt32.max))"))
+    }
     let status = try await h.store.status(of: claim)
     try expect(status.state == .confirmed, "a sold claim is \(status.state)")
 }

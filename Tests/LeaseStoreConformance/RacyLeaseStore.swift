@@ -75,6 +75,7 @@ public final class RacyLeaseStore: LeaseStore {
                 leases: [])
         }
     }
+    public func counts(drop: DropID) async throws -> DropSnapshot { try await inspect(drop: drop) }
     public func configuration(of drop: DropID) async throws -> DropConfig {
         guard let config = state.withLock({ $0.configs[drop] }) else { throw DibsError(.unknownDrop, "no drop") }
         return config
