@@ -61,12 +61,12 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            if let answered = self.router.soldOutKeys(drop), !answered.contains(key.rawValue) {
+            if let sold = self.router.soldOut(drop), !sold.answeredKeys.contains(key.rawValue) {
                 // Every unit is sold, for good: a key the store answered otherwise goes on to
                 // the store, which replays it; every other key gets "sold out" from here, with
                 // no I/O and nothing to record — the answer that key gets whenever it comes.
                 self.metrics.claim("sold-out")
-                var response = APIResponse(Self.soldOut(drop))
+                var response = sold.answer
                 response.fastSoldOut = true
                 return response
             }

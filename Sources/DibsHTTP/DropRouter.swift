@@ -10,8 +10,14 @@ final class DropRouter: Sendable {
     private let clock: any DibsClock
     private let cacheFor: Duration
     private let locations = Mutex<[DropID: (location: DropLocation, readAt: Timestamp)]>([:])
-    /// Drops whose every unit is sold, with the keys of their claims not answered "sold out".
-    private let soldOut = Mutex<[DropID: Set<String>]>([:])
+    /// Drops whose every unit is sold: the keys of their claims not answered "sold out", and
+    /// the "sold out" answer, made once.
+    private let soldOut = Mutex<[DropID: SoldDrop]>([:])
+
+    struct SoldDrop {
+        let answeredKeys: Set<String>
+        let answer: APIResponse
+    }
     private let soldOutCheckedAt = Mutex<[DropID: Timestamp]>([:])
     /// When each drop was first seen with every unit sold.
     private let soldOutSeenAt = Mutex<[DropID: Timestamp]>([:])
@@ -49,8 +55,8 @@ final class DropRouter: Sendable {
     var knownDrops: [DropID] { locations.withLock { Array($0.keys) } }
 
     /// For a drop whose every unit is sold: the keys whose first answer was not "sold out"
-    /// (to be replayed); every other key is answered "sold out" here. `nil` otherwise.
-    func soldOutKeys(_ drop: DropID) -> Set<String>? { soldOut.withLock { $0[drop] } }
+    /// (to be replayed); every other key gets `answer` here. `nil` otherwise.
+    func soldOut(_ drop: DropID) -> SoldDrop? { soldOut.withLock { $0[drop] } }
 
     /// After a "sold out" answer: checks (at most once a second per drop) whether every
     /// unit is sold, which is for good — sold units never come back — and if so learns the
@@ -74,7 +80,7 @@ final class DropRouter: Sendable {
         guard now >= seen.adding(store.soldAnswersSettle), let keys = try? await store.answeredKeys(drop: drop) else {
             return
         }
-        let raw = Set(keys.map(\.rawValue))
-        soldOut.withLock { $0[drop] = raw }
+        let sold = SoldDrop(answeredKeys: Set(keys.map(\.rawValue)), answer: APIResponse(DibsService.soldOut(drop)))
+        soldOut.withLock { $0[drop] = sold }
     }
 }
