@@ -327,10 +327,22 @@ public final class DibsService: Sendable {
         Problem(.soldOut, "every unit of \(drop) is held, sold or waited for")
     }
 
-    private static func isJSON(_ contentType: String?) -> Bool {
-        guard let contentType else { return false }
-        let media = contentType.split(separator: ";", maxSplits: 1).first ?? ""
-        return media.lowercased().filter { $0 != " " && $0 != "\t" } == "application/json"
+    /// Whether the media type (before any `;`) is `application/json`, any case, spaces and
+    /// tabs ignored: read byte by byte, as it is on every POST.
+    static func isJSON(_ contentType: String?) -> Bool {
+        guard var contentType else { return false }
+        return contentType.withUTF8 { bytes in
+            let expected = "application/json".utf8
+            var next = expected.startIndex
+            for byte in bytes {
+                if byte == UInt8(ascii: ";") { break }
+                if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { continue }
+                let lower = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
+                guard next != expected.endIndex, expected[next] == lower else { return false }
+                next = expected.index(after: next)
+            }
+            return next == expected.endIndex
+        }
     }
 
     static func time(_ text: String?, _ name: String) throws -> Timestamp? {

@@ -86,6 +86,24 @@ final class RequestErrorTests: XCTestCase {
                 contentType: "application/json; charset=utf-8")
             XCTAssertEqual(withCharset.status, 201)
 
+            // The media type is compared without case, spaces or parameters, and exactly.
+            for (index, type) in ["APPLICATION/Json", " application/json ;charset=utf-8", "application/json\t"]
+                .enumerated()
+            {
+                let reply = try await api.call(
+                    .post, "/v1/drops/d/claims", idempotencyKey: "json-\(index)", body: #"{"user":"j\#(index)"}"#,
+                    contentType: type)
+                XCTAssertNotEqual(reply.problem, "unsupported-media-type", type)
+            }
+            for (index, type) in ["application/jsonx", "application/js", "text/json", "application/json+x;", ""]
+                .enumerated()
+            {
+                let reply = try await api.call(
+                    .post, "/v1/drops/d/claims", idempotencyKey: "other-\(index)", body: #"{"user":"o\#(index)"}"#,
+                    contentType: type)
+                XCTAssertEqual(reply.problem, "unsupported-media-type", type)
+            }
+
             let badDrop = try await api.call(
                 .post, "/v1/drops/NOT_A_DROP/claims", idempotencyKey: "x", body: #"{"user":"a"}"#)
             XCTAssertEqual(badDrop.problem, "invalid-input")
