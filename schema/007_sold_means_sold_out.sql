@@ -4,10 +4,17 @@
 -- from memory; with this, no claim that commits later can add to them. Checked only where
 -- the answer would otherwise be "limit reached" (and for draws), through the partial
 -- indexes of free and held units. The rest of dibs_claim is 005's.
+--
+-- Written as ordered scalar subqueries, not NOT EXISTS: the function's plan is generic (the
+-- drop is a parameter), and for EXISTS over "free" a generic plan expects many rows and
+-- picks a sequential scan of every drop's units (0.4 s a call with 4 million unit rows);
+-- the ORDER BY of the partial index's columns keeps it on the index (0.1 ms).
 CREATE OR REPLACE FUNCTION dibs_all_sold(p_drop text) RETURNS boolean
 LANGUAGE sql STABLE AS $$
-    SELECT NOT EXISTS (SELECT 1 FROM dibs_units WHERE drop_id = p_drop AND state = 'free')
-       AND NOT EXISTS (SELECT 1 FROM dibs_units WHERE drop_id = p_drop AND state = 'held')
+    SELECT (SELECT unit FROM dibs_units WHERE drop_id = p_drop AND state = 'free'
+             ORDER BY drop_id, unit LIMIT 1) IS NULL
+       AND (SELECT unit FROM dibs_units WHERE drop_id = p_drop AND state = 'held'
+             ORDER BY drop_id, expires_at LIMIT 1) IS NULL
 $$;
 
 CREATE OR REPLACE FUNCTION dibs_claim(p_drop text, p_user text, p_key text, p_token_hash text) RETURNS dibs_answer
