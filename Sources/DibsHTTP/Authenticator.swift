@@ -9,12 +9,14 @@ struct Caller: Sendable {
 
 /// Checks `Authorization: Bearer dibs_…` against the key store, keeping looked-up records
 /// for `cacheFor` so the hot path does not read the store per request (a revocation takes
-/// effect within that time).
+/// effect within that time, plus one read of the store).
 final class Authenticator: Sendable {
     private let keys: any APIKeyStore
     private let clock: any DibsClock
     private let cacheFor: Duration
-    private let cache = Mutex<[String: (record: APIKeyRecord?, readAt: Timestamp)]>([:])
+    /// Records by key id; unknown ids are remembered too, so guessing keys does not hammer
+    /// the store.
+    private let records: RefreshingCache<String, APIKeyRecord?>
     /// Headers already checked against their record, so the hot path skips the parse and
     /// the hash; trusted for `cacheFor`, as the records are.
     private let verified = Mutex<[String: (caller: Caller, readAt: Timestamp)]>([:])
@@ -23,6 +25,7 @@ final class Authenticator: Sendable {
         self.keys = keys
         self.clock = clock
         self.cacheFor = cacheFor
+        self.records = RefreshingCache(clock: clock, freshFor: cacheFor)
     }
 
     func authenticate(_ authorization: String?, needs scope: APIScope) async throws -> Caller {
@@ -42,32 +45,20 @@ final class Authenticator: Sendable {
                     String(decoding: $0, as: UTF8.self)
                 } ?? "")
         else { throw Problem(.unauthorized, "the Authorization header does not carry a Dibs API key") }
-        guard let record = try await record(id: key.id), record.revokedAt == nil, key.matches(record) else {
+        let (found, readAt) = try await records.value(key.id) { try await self.keys.find(id: key.id) }
+        guard let record = found, record.revokedAt == nil, key.matches(record) else {
             throw Problem(.unauthorized, "the API key is unknown or revoked")
         }
         let caller = Caller(keyID: record.id, scope: record.scope)
+        // Trusted as long as the record it was checked against: a stale record served while
+        // another request reads it again does not make the header fresh.
         verified.withLock { verified in
             if verified.count > 10_000 { verified.removeAll() }
-            verified[authorization] = (caller, now)
+            verified[authorization] = (caller, readAt)
         }
         guard record.scope.allows(scope) else {
             throw Problem(.insufficientScope, "this endpoint needs a key of scope \(scope.rawValue)")
         }
         return caller
-    }
-
-    private func record(id: String) async throws -> APIKeyRecord? {
-        let now = clock.now()
-        if let cached = cache.withLock({ $0[id] }), now < cached.readAt.adding(cacheFor) {
-            return cached.record
-        }
-        let record = try await keys.find(id: id)
-        cache.withLock { cache in
-            // Unknown ids are remembered too, so guessing keys does not hammer the store;
-            // the cache is bounded by dropping it whole when it grows large.
-            if cache.count > 10_000 { cache.removeAll() }
-            cache[id] = (record, now)
-        }
-        return record
     }
 }

@@ -8,8 +8,9 @@ final class DropRouter: Sendable {
     private let stores: [String: any LeaseStore]
     let directory: any DropDirectory
     private let clock: any DibsClock
-    private let cacheFor: Duration
-    private let locations = Mutex<[DropID: (location: DropLocation, readAt: Timestamp)]>([:])
+    /// Where each known drop lives; an unknown drop is not remembered (another process may
+    /// create it any moment).
+    private let locations: RefreshingCache<DropID, DropLocation>
     /// Drops whose every unit is sold: the keys of their claims not answered "sold out", and
     /// the "sold out" answer, made once.
     private let soldOut = Mutex<[DropID: SoldDrop]>([:])
@@ -26,7 +27,7 @@ final class DropRouter: Sendable {
         self.stores = Dictionary(stores.map { ($0.backendName, $0) }, uniquingKeysWith: { first, _ in first })
         self.directory = directory
         self.clock = clock
-        self.cacheFor = cacheFor
+        self.locations = RefreshingCache(clock: clock, freshFor: cacheFor)
     }
 
     var backends: [String] { stores.keys.sorted() }
@@ -36,23 +37,22 @@ final class DropRouter: Sendable {
 
     /// The drop's store and whether it was cancelled; throws `unknown-drop`.
     func route(_ drop: DropID) async throws -> (store: any LeaseStore, cancelled: Bool) {
-        let now = clock.now()
-        var location = locations.withLock { $0[drop] }.flatMap { now < $0.readAt.adding(cacheFor) ? $0.location : nil }
-        if location == nil {
-            location = try await directory.locate(drop)
-            if let location { locations.withLock { $0[drop] = (location, now) } }
-        }
-        guard let location else { throw Problem(.unknownDrop, "no drop \(drop)") }
+        let location = try await locations.value(drop) {
+            guard let found = try await self.directory.locate(drop) else {
+                throw Problem(.unknownDrop, "no drop \(drop)")
+            }
+            return found
+        }.value
         guard let store = stores[location.backend] else {
             throw Problem(.storeUnavailable, "drop \(drop) is on \(location.backend), which this server does not run")
         }
         return (store, location.cancelled)
     }
 
-    func forget(_ drop: DropID) { _ = locations.withLock { $0.removeValue(forKey: drop) } }
+    func forget(_ drop: DropID) { locations.remove(drop) }
 
     /// Known drops, for the metrics sampler.
-    var knownDrops: [DropID] { locations.withLock { Array($0.keys) } }
+    var knownDrops: [DropID] { locations.keys }
 
     /// For a drop whose every unit is sold: the keys whose first answer was not "sold out"
     /// (to be replayed); every other key gets `answer` here. `nil` otherwise.
