@@ -16,7 +16,9 @@ final class RefreshingCacheTests: XCTestCase {
             return 1
         }
         XCTAssertEqual(first.value, 1)
-        let fresh = try await cache.value("k") { XCTFail("a fresh entry was read again"); return 0 }
+        let fresh = try await cache.value("k") {
+            XCTFail("a fresh entry was read again"); return 0
+        }
         XCTAssertEqual(fresh.value, 1)
 
         clock.advance(by: .seconds(6))
@@ -31,14 +33,18 @@ final class RefreshingCacheTests: XCTestCase {
         while loads.withLock({ $0 }) < 2 { await Task.yield() }
         // While that read runs, everyone else gets the stale value at once, no read of their own.
         for _ in 0..<50 {
-            let stale = try await cache.value("k") { XCTFail("a second read while one runs"); return 0 }
+            let stale = try await cache.value("k") {
+                XCTFail("a second read while one runs"); return 0
+            }
             XCTAssertEqual(stale.value, 1)
         }
         open.yield()
         let refreshed = try await refresh.value
         XCTAssertEqual(refreshed.value, 2)
         XCTAssertEqual(refreshed.readAt, clock.now())
-        let after = try await cache.value("k") { XCTFail("the refreshed entry was read again"); return 0 }
+        let after = try await cache.value("k") {
+            XCTFail("the refreshed entry was read again"); return 0
+        }
         XCTAssertEqual(after.value, 2)
         XCTAssertEqual(loads.withLock { $0 }, 2)
     }
