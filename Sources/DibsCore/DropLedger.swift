@@ -9,8 +9,7 @@ struct DropLedger: Sendable {
     struct ClaimRecord: Sendable {
         let user: UserID
         let key: IdempotencyKey
-        let tokenHash: HoldTokenHash?
-        /// Kept for replays, as the Redis store keeps it.
+        /// Kept for replays, as the Redis store keeps it; confirms check against its hash.
         let token: HoldToken?
         var state: ClaimState
         var unit: Int?
@@ -269,7 +268,7 @@ struct DropLedger: Sendable {
         let number = Int64(claims.count + 1)
         claims.append(
             ClaimRecord(
-                user: request.user, key: request.idempotencyKey, tokenHash: token?.hash, token: token, state: state,
+                user: request.user, key: request.idempotencyKey, token: token, state: state,
                 rejection: rejection, position: position))
         claimByKey[request.idempotencyKey] = number
         if let lease {
@@ -307,7 +306,7 @@ struct DropLedger: Sendable {
             throw DibsError(.unknownClaim, "no claim \(claim)")
         }
         let record = claims[Int(claim.number - 1)]
-        guard let hash = record.tokenHash, hash.matches(token) else {
+        guard let kept = record.token, kept.hash.matches(token) else {
             throw DibsError(.invalidHoldToken, "the hold token does not belong to claim \(claim)")
         }
         return record

@@ -72,14 +72,16 @@ public final class DibsService: Sendable {
             }
             let (store, cancelled) = try await self.router.route(drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
-            let scoped = caller.keyID + ":claim:" + drop.rawValue + ":" + key.rawValue
-            let fingerprint = Self.claimFingerprint(user)
+            // The service's own kept answer, for stores that do not keep tokens (named only then:
+            // a Redis claim needs neither the key nor the hash).
+            func scoped() -> String { caller.keyID + ":claim:" + drop.rawValue + ":" + key.rawValue }
+            func fingerprint() -> [UInt8] { Self.claimFingerprint(user) }
             let outcome = try await store.claim(ClaimRequest(drop: drop, user: user, idempotencyKey: key))
             if case .rejected(.soldOut) = outcome.decision { await self.router.noteSoldOut(drop, store: store) }
             // A store that keeps tokens replays the first answer whole: rendered again, it is
             // the same bytes. Otherwise the answer this service kept has the token.
             if outcome.replayed && outcome.holdToken == nil && Self.carriesToken(outcome.decision),
-                let kept = try await self.idempotency.peek(key: scoped, fingerprint: fingerprint)
+                let kept = try await self.idempotency.peek(key: scoped(), fingerprint: fingerprint())
             {
                 return try self.replay(kept)
             }
@@ -87,14 +89,15 @@ public final class DibsService: Sendable {
             // write, or the answer outlived its 25 h) is the store's: the outcome, no token.
             let response = self.render(outcome, drop: drop)
             if outcome.holdToken != nil && !outcome.replayed && !store.keepsHoldTokens {
-                let record = IdempotencyRecord(fingerprint: fingerprint, status: response.status, body: response.body)
+                let record = IdempotencyRecord(
+                    fingerprint: fingerprint(), status: response.status, body: response.body)
                 do {
                     try await self.idempotency.complete(
-                        key: scoped, record: record, keepFor: self.settings.idempotencyKeepFor)
+                        key: scoped(), record: record, keepFor: self.settings.idempotencyKeepFor)
                 } catch {
                     // The claim stands and this answer has its token; only a retry would miss it.
                     self.metrics.storeError((error as? DibsError)?.code.name ?? "internal-error")
-                    self.logger.warning("claim answer not kept", metadata: ["key": "\(scoped)", "error": "\(error)"])
+                    self.logger.warning("claim answer not kept", metadata: ["key": "\(scoped())", "error": "\(error)"])
                 }
             }
             return response
@@ -329,7 +332,7 @@ public final class DibsService: Sendable {
 
     /// Whether the media type (before any `;`) is `application/json`, any case, spaces and
     /// tabs ignored: read byte by byte, as it is on every POST.
-    static func isJSON(_ contentType: String?) -> Bool {
+    private static func isJSON(_ contentType: String?) -> Bool {
         guard var contentType else { return false }
         return contentType.withUTF8 { bytes in
             let expected = "application/json".utf8
