@@ -144,7 +144,8 @@ struct StampedeCommand: AsyncParsableCommand {
         abstract: "Fire concurrent claims at one drop on one store, from this process.",
         discussion: """
             Several processes can stampede one Postgres drop at once (--drop, with --create in \
-            only one of them); --json prints the report with the held units for a checker.
+            only one of them); --json prints the report with the held units for a checker; \
+            --wait-for-go starts them at one moment.
             """)
 
     @OptionGroup var postgres: PostgresOptions
@@ -158,9 +159,16 @@ struct StampedeCommand: AsyncParsableCommand {
     @Option(help: "Claims in flight at once.") var concurrency = 1_000
     @Option(help: "Shopper ids are PREFIX-n.") var shopperPrefix = "shopper"
     @Flag(help: "Print the report as JSON.") var json = false
+    @Flag(
+        help: """
+            Once connected (and the drop created), print "ready" on stderr and claim only after a \
+            line arrives on stdin: several processes then stampede at one moment.
+            """)
+    var waitForGo = false
 
     func run() async throws {
         guard let kind = StoreKind(rawValue: store) else { throw ValidationError("unknown store \(store)") }
+        let waitForGo = self.waitForGo
         let stampede = Stampede(claims: claims, units: units, concurrency: concurrency, shopperPrefix: shopperPrefix)
         let dropID: DropID
         do { dropID = try drop.map(DropID.init) ?? Stampede.freshDrop() } catch let error as DibsError {
@@ -172,6 +180,7 @@ struct StampedeCommand: AsyncParsableCommand {
         ) {
             store in
             if mustCreate { try await stampede.createDrop(dropID, on: store) }
+            if waitForGo { try await Self.awaitGo(on: store, drop: dropID) }
             return try await stampede.run(on: store, drop: dropID)
         }
         if json {
@@ -185,6 +194,17 @@ struct StampedeCommand: AsyncParsableCommand {
             print(StampedeTable.header)
             print(StampedeTable.row(report))
         }
+    }
+}
+
+extension StampedeCommand {
+    /// Proves the store answers for `drop` (so the connection is up), says "ready" and waits
+    /// for stdin's first line.
+    static func awaitGo(on store: any LeaseStore, drop: DropID) async throws {
+        _ = try await store.counts(drop: drop)
+        FileHandle.standardError.write(Data("ready\n".utf8))
+        let line = await Task.detached { readLine() }.value
+        guard line != nil else { throw ValidationError("stdin closed before the go line") }
     }
 }
 

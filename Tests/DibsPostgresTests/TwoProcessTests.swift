@@ -27,9 +27,15 @@ struct TwoProcessTests {
             .appendingPathComponent("dibs").path
         #expect(FileManager.default.isExecutableFile(atPath: binary), "build the dibs product first: \(binary)")
 
-        async let first = Self.stampede(binary, url: url, drop: drop, prefix: "left")
-        async let second = Self.stampede(binary, url: url, drop: drop, prefix: "right")
-        let reports = try await [first, second]
+        // Both connect first and start on one "go": a process that finished before the other
+        // started would prove nothing about two processes racing.
+        let left = try StampedeProcess(binary, url: url, drop: drop, prefix: "left")
+        let right = try StampedeProcess(binary, url: url, drop: drop, prefix: "right")
+        try await left.ready()
+        try await right.ready()
+        left.go()
+        right.go()
+        let reports = try await [left.report(), right.report()]
 
         let units = reports.flatMap(\.heldUnits)
         #expect(units.count == 50, "two processes together hold \(units.count) of 50 units")
@@ -45,26 +51,54 @@ struct TwoProcessTests {
         }
     }
 
-    static func stampede(_ binary: String, url: PostgresURL, drop: DropID, prefix: String) async throws
-        -> StampedeReport
-    {
-        let process = Process()
+}
+
+/// One `dibs stampede --wait-for-go` process on a Postgres drop.
+final class StampedeProcess: Sendable {
+    private let process = Process()
+    private let stdin = Pipe()
+    private let stdout = Pipe()
+    private let stderr = Pipe()
+
+    init(_ binary: String, url: PostgresURL, drop: DropID, prefix: String) throws {
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
             "stampede", "--store", "postgres", "--drop", drop.rawValue, "--claims", "1000", "--concurrency", "200",
-            "--shopper-prefix", prefix, "--json",
+            "--shopper-prefix", prefix, "--json", "--wait-for-go",
         ]
         var environment = ProcessInfo.processInfo.environment
         environment["DIBS_POSTGRES_URL"] = "postgres://\(url.user)@\(url.host):\(url.port)/\(url.database)"
         process.environment = environment
-        let output = Pipe()
-        process.standardOutput = output
+        process.standardInput = stdin
+        process.standardOutput = stdout
+        process.standardError = stderr
         try process.run()
-        let data = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+    }
+
+    /// Waits for the "ready" line on stderr (logs may come before it).
+    func ready() async throws {
+        let handle = stderr.fileHandleForReading
+        let seen = await Task.detached {
+            var text = ""
+            while !text.contains("ready\n") {
+                let chunk = handle.availableData
+                if chunk.isEmpty { return text }
+                text += String(decoding: chunk, as: UTF8.self)
+            }
+            return "ready\n"
+        }.value
+        guard seen == "ready\n" else { throw SetupError(description: "dibs stampede never got ready: \(seen)") }
+    }
+
+    func go() { stdin.fileHandleForWriting.write(Data("go\n".utf8)) }
+
+    func report() async throws -> TwoProcessTests.StampedeReport {
+        let handle = stdout.fileHandleForReading
+        let data = await Task.detached { handle.readDataToEndOfFile() }.value
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             throw SetupError(description: "dibs stampede exited \(process.terminationStatus)")
         }
-        return try JSONDecoder().decode(StampedeReport.self, from: data)
+        return try JSONDecoder().decode(TwoProcessTests.StampedeReport.self, from: data)
     }
 }
