@@ -98,9 +98,10 @@ private func serve(
 ) async throws {
     let router = DibsHTTPServer.router(service: service, settings: configuration.settings)
     let app = Application(
-        router: router,
+        router: router, server: DibsHTTPServer.server(service: service, settings: configuration.settings),
         configuration: ApplicationConfiguration(
-            address: .hostname(configuration.host, port: configuration.port), serverName: "dibs", backlog: 4096),
+            address: .hostname(configuration.host, port: configuration.port), serverName: DibsHTTPServer.serverName,
+            backlog: 4096),
         onServerRunning: { channel in await onListening(channel.localAddress?.port ?? configuration.port) },
         logger: logger)
     let sampler = GaugeSampler(service: service, interval: configuration.gaugeInterval)

@@ -55,6 +55,8 @@ public final class InProcessRateLimiter: RateLimiter {
         }
     }
 
+    public func admitWithoutIO(_ buckets: [RateBucket]) -> RateDecision? { admit(buckets) }
+
     /// Drops buckets untouched for a minute (full again by then for any sane limit), so
     /// a stream of new shoppers or addresses does not grow memory without end.
     private func sweep(_ state: inout State, now: Timestamp) {

@@ -37,4 +37,11 @@ public enum RateDecision: Sendable, Hashable {
 public protocol RateLimiter: Sendable {
     /// Takes one token from every bucket, or none if any of them is empty.
     func admit(_ buckets: [RateBucket]) async throws -> RateDecision
+    /// `admit` when it needs no I/O (buckets kept in this process); nil, taking nothing,
+    /// when the buckets are elsewhere.
+    func admitWithoutIO(_ buckets: [RateBucket]) -> RateDecision?
+}
+
+extension RateLimiter {
+    public func admitWithoutIO(_ buckets: [RateBucket]) -> RateDecision? { nil }
 }

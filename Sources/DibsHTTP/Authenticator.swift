@@ -28,6 +28,15 @@ final class Authenticator: Sendable {
         self.records = RefreshingCache(clock: clock, freshFor: cacheFor)
     }
 
+    /// The caller of a header checked within `cacheFor` whose scope allows `scope`; nil when
+    /// only `authenticate` can tell (it may need the store, or it has an error to give).
+    func knownCaller(_ authorization: String?, needs scope: APIScope) -> Caller? {
+        guard let authorization, let known = verified.withLock({ $0[authorization] }),
+            clock.now() < known.readAt.adding(cacheFor), known.caller.scope.allows(scope)
+        else { return nil }
+        return known.caller
+    }
+
     func authenticate(_ authorization: String?, needs scope: APIScope) async throws -> Caller {
         guard let authorization else {
             throw Problem(.unauthorized, "send the API key as \"Authorization: Bearer dibs_…\"")

@@ -7,6 +7,8 @@ import Synchronization
 public final class DibsMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let claims: [String: Counter]
+    /// Claims the HTTP layer answered on the event loop, with no I/O (also counted in `claims`).
+    private let claimsOnEventLoop: Counter
     /// One histogram per route, made up front: recording needs no lock.
     private let routeLatencies: [String: DurationHistogram]
     private let otherLatencies = Mutex<[String: DurationHistogram]>([:])
@@ -34,6 +36,10 @@ public final class DibsMetrics: Sendable {
             uniqueKeysWithValues: Self.claimOutcomes.map {
                 ($0, registry.makeCounter(descriptor: descriptor, labels: [("outcome", $0)]))
             })
+        claimsOnEventLoop = registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "dibs", metricName: "claims_answered_on_event_loop", unitName: "total",
+                helpText: "Claims answered sold out (or rate limited) on the event loop that read them, with no I/O"))
         routeLatencies = Dictionary(
             uniqueKeysWithValues: Routes.all.map { route in (route.path, Self.makeLatency(registry, route.path)) })
     }
@@ -49,6 +55,8 @@ public final class DibsMetrics: Sendable {
     func claim(_ outcome: String) {
         claims[outcome]?.increment()
     }
+
+    func claimAnsweredOnEventLoop() { claimsOnEventLoop.increment() }
 
     func request(route: String, status: Int, took duration: Duration) {
         if let histogram = routeLatencies[route] { return histogram.record(duration) }

@@ -61,15 +61,7 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            if let sold = self.router.soldOut(drop), !sold.answeredKeys.contains(key.rawValue) {
-                // Every unit is sold, for good: a key the store answered otherwise goes on to
-                // the store, which replays it; every other key gets "sold out" from here, with
-                // no I/O and nothing to record — the answer that key gets whenever it comes.
-                self.metrics.claim("sold-out")
-                var response = sold.answer
-                response.fastSoldOut = true
-                return response
-            }
+            if let sold = self.soldOutAnswer(drop, key) { return sold }
             let (store, cancelled) = try await self.router.route(drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
             // The service's own kept answer, for stores that do not keep tokens (named only then:
@@ -102,6 +94,40 @@ public final class DibsService: Sendable {
             }
             return response
         }
+    }
+
+    /// "Sold out" from memory, or nil. Every unit is sold, for good: a key the store answered
+    /// otherwise goes on to the store, which replays it; every other key gets "sold out" from
+    /// here, with no I/O and nothing to record — the answer that key gets whenever it comes.
+    private func soldOutAnswer(_ drop: DropID, _ key: IdempotencyKey) -> APIResponse? {
+        guard let sold = router.soldOut(drop), !sold.answeredKeys.contains(key.rawValue) else { return nil }
+        metrics.claim("sold-out")
+        var response = sold.answer
+        response.fastSoldOut = true
+        return response
+    }
+
+    /// A claim's answer when it is "sold out" and nothing needs I/O to say so: the API key was
+    /// checked moments ago, the rate limits are kept in this process (or off) and the drop is
+    /// known sold out for good. Then the answer is the one `claim` gives, and the HTTP server
+    /// gives it on the event loop that read the request. Nil when `claim` must answer: every
+    /// other answer and every error comes from there.
+    func soldOutWithoutIO(_ request: APIRequest, drop dropText: String) -> APIResponse? {
+        guard let caller = authenticator.knownCaller(request.authorization, needs: .storefront),
+            let keyText = request.idempotencyKey, let key = try? IdempotencyKey(keyText),
+            Self.isJSON(request.contentType), let drop = try? DropID(dropText),
+            router.soldOut(drop).map({ !$0.answeredKeys.contains(key.rawValue) }) == true,
+            var fields = try? JSONFields(parsing: request.body),
+            let user = try? UserID(try fields.requiredString("user", maxLength: 512)), (try? fields.finish()) != nil
+        else { return nil }
+        let buckets = rateBuckets(request, caller, shopper: user)
+        guard let decision = buckets.isEmpty ? .allowed : limiter.admitWithoutIO(buckets) else { return nil }
+        if case .limited(let bucket, let wait) = decision {
+            let response = APIResponse(Self.limited(bucket, retryAfter: wait))
+            countClaim(response)
+            return response
+        }
+        return soldOutAnswer(drop, key)
     }
 
     private static func carriesToken(_ decision: ClaimOutcome.Decision) -> Bool {
@@ -301,13 +327,17 @@ public final class DibsService: Sendable {
 
     /// Takes a token from the caller's key, the client's address and the shopper (if any).
     func admit(_ request: APIRequest, _ caller: Caller, shopper: UserID?) async throws {
+        try await take(rateBuckets(request, caller, shopper: shopper))
+    }
+
+    private func rateBuckets(_ request: APIRequest, _ caller: Caller, shopper: UserID?) -> [RateBucket] {
         var buckets: [RateBucket] = []
         if let limit = settings.perIPLimit { buckets.append(RateBucket(key: "ip:" + request.clientIP, limit: limit)) }
         if let limit = settings.perKeyLimit { buckets.append(RateBucket(key: "key:" + caller.keyID, limit: limit)) }
         if let shopper, let limit = settings.perShopperLimit {
             buckets.append(RateBucket(key: "user:" + shopper.rawValue, limit: limit))
         }
-        try await take(buckets)
+        return buckets
     }
 
     func admitAddress(_ request: APIRequest) async throws {
@@ -318,10 +348,14 @@ public final class DibsService: Sendable {
     private func take(_ buckets: [RateBucket]) async throws {
         guard !buckets.isEmpty else { return }
         if case .limited(let key, let wait) = try await limiter.admit(buckets) {
-            let what = key.prefix { $0 != ":" }
-            let name = what == "ip" ? "client address" : what == "key" ? "API key" : "shopper"
-            throw Problem(.rateLimited, "too many requests for this \(name)", retryAfter: wait)
+            throw Self.limited(key, retryAfter: wait)
         }
+    }
+
+    private static func limited(_ bucket: String, retryAfter wait: Duration) -> Problem {
+        let what = bucket.prefix { $0 != ":" }
+        let name = what == "ip" ? "client address" : what == "key" ? "API key" : "shopper"
+        return Problem(.rateLimited, "too many requests for this \(name)", retryAfter: wait)
     }
 
     /// The one "sold out" problem of a drop: the same bytes however it was answered, so a

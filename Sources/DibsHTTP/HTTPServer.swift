@@ -2,6 +2,7 @@ import DibsCore
 import Foundation
 import HTTPTypes
 public import Hummingbird
+public import HummingbirdCore
 public import Logging
 public import NIOCore
 
@@ -60,13 +61,26 @@ public enum DibsHTTPServer {
         return router
     }
 
+    /// The `Server` header of every answer.
+    public static let serverName = "dibs"
+
+    /// HTTP/1.1 as Hummingbird serves it, with claims on sold-out drops answered on the event
+    /// loop (`SoldOutChannelHandler`).
+    public static func server(service: DibsService, settings: ServiceSettings) -> HTTPServerBuilder {
+        HTTPServerBuilder { responder in
+            DibsHTTP1Channel(responder: responder) {
+                SoldOutChannelHandler(service: service, maximumBodyBytes: settings.maximumBodyBytes)
+            }
+        }
+    }
+
     /// The application on `host:port`, ready to run in a `ServiceGroup`.
     public static func application(
         service: DibsService, settings: ServiceSettings, host: String, port: Int, logger: Logger
     ) -> some ApplicationProtocol {
         Application(
-            router: router(service: service, settings: settings),
-            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: "dibs"),
+            router: router(service: service, settings: settings), server: server(service: service, settings: settings),
+            configuration: ApplicationConfiguration(address: .hostname(host, port: port), serverName: serverName),
             logger: logger)
     }
 
@@ -85,17 +99,20 @@ public enum DibsHTTPServer {
                 throw Problem(.payloadTooLarge, "the body is over the limit of \(limit) bytes")
             }
         }
-        let ip: String
-        switch context.remoteAddress {
-        case .v4(let address): ip = address.host
-        case .v6(let address): ip = address.host
-        default: ip = "local"
-        }
         return APIRequest(
             method: request.method == .post ? .post : .get, path: request.uri.path,
             authorization: request.headers[.authorization],
             idempotencyKey: request.headers[idempotencyKeyField], contentType: request.headers[.contentType],
-            clientIP: ip, body: body)
+            clientIP: clientIP(context.remoteAddress), body: body)
+    }
+
+    /// The client's address as the per-address rate limit names it.
+    static func clientIP(_ address: SocketAddress?) -> String {
+        switch address {
+        case .v4(let address): address.host
+        case .v6(let address): address.host
+        default: "local"
+        }
     }
 
     static let idempotencyKeyField = HTTPField.Name("Idempotency-Key")!

@@ -45,10 +45,20 @@ struct TestServer {
 
     /// Runs `body` against the router through Hummingbird's test client.
     func test(_ body: @Sendable (API) async throws -> Void) async throws {
-        let app = Application(router: DibsHTTPServer.router(service: service, settings: settings))
+        try await test(live: false) { api, _ in try await body(api) }
+    }
+
+    /// Runs `body` against the router, or with `live` against the whole server (its channel
+    /// handlers too) on a loopback port, which `body` gets.
+    func test(live: Bool, _ body: @Sendable (API, Int?) async throws -> Void) async throws {
+        let app = Application(
+            router: DibsHTTPServer.router(service: service, settings: settings),
+            server: DibsHTTPServer.server(service: service, settings: settings),
+            configuration: ApplicationConfiguration(
+                address: .hostname("127.0.0.1", port: 0), serverName: DibsHTTPServer.serverName))
         let op = operatorKey
         let sf = storefrontKey
-        try await app.test(.router) { client in
+        try await app.test(live ? .live : .router) { client in
             try await body(
                 API(operatorKey: op, storefrontKey: sf) { method, path, headers, bytes in
                     let response = try await client.execute(
@@ -56,7 +66,7 @@ struct TestServer {
                     return Reply(
                         status: Int(response.status.code), headers: response.headers,
                         text: String(buffer: response.body))
-                })
+                }, client.port)
         }
     }
 }

@@ -1,0 +1,44 @@
+import HTTPTypes
+import HummingbirdCore
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+import NIOHTTPTypesHTTP1
+
+/// Hummingbird's HTTP/1.1 child channel (`HTTP1Channel`) with one handler of ours after the
+/// connection-state handler, where `HTTP1Channel.Configuration.additionalChannelHandlers`
+/// cannot go: there the state handler sees the requests it answers, so idle timeouts and
+/// graceful shutdown treat them like any other.
+struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
+    typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
+
+    let responder: HTTPChannelHandler.Responder
+    private let lastHandler: @Sendable () -> any RemovableChannelHandler
+
+    init(
+        responder: @escaping HTTPChannelHandler.Responder,
+        lastHandler: @escaping @Sendable () -> any RemovableChannelHandler
+    ) {
+        self.responder = responder
+        self.lastHandler = lastHandler
+    }
+
+    func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
+        channel.eventLoop.makeCompletedFuture {
+            // As HTTP1Channel.setup with its default configuration.
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(lastHandler())
+            return try NIOAsyncChannel(
+                wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))
+        }
+    }
+
+    func handle(value asyncChannel: Value, logger: Logger) async {
+        await handleHTTP(asyncChannel: asyncChannel, logger: logger)
+    }
+}
