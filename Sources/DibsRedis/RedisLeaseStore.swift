@@ -183,10 +183,25 @@ public struct RedisLeaseStore: LeaseStore {
             leases: leases)
     }
 
+    /// Read in pages (`SSCAN`), not with one `SMEMBERS`: the set of a large drop holds a key
+    /// per unit and more, and one call listing a million of them would stall Redis, and every
+    /// claim, at the moment the drop sells out. The set no longer changes by then (every new
+    /// key is answered "sold out"), so the pages see all of it.
     public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> {
-        let reply = try await client.send(["SMEMBERS", Self.prefix(drop) + "won"])
-        guard case .array(let members) = reply else { throw unexpected(reply) }
-        return try Set(members.compactMap(\.text).map(IdempotencyKey.init))
+        var keys = Set<IdempotencyKey>()
+        var cursor = "0"
+        repeat {
+            let reply = try await client.send(["SSCAN", Self.prefix(drop) + "won", cursor, "COUNT", "10000"])
+            guard case .array(let page) = reply, page.count == 2, let next = page[0].text,
+                case .array(let members) = page[1]
+            else { throw unexpected(reply) }
+            for member in members {
+                guard let text = member.text else { throw unexpected(reply) }
+                keys.insert(try IdempotencyKey(text))
+            }
+            cursor = next
+        } while cursor != "0"
+        return keys
     }
 
     public func configuration(of drop: DropID) async throws -> DropConfig {

@@ -116,6 +116,24 @@ struct RedisFaultTests {
             #expect(outcome.decision != .rejected(.soldOut))
         }
     }
+
+    @Test func theAnsweredKeysOfALargeDropAreReadWhole() async throws {
+        try await TestServers.withStore { store, client, _ in
+            let drop = try Self.opened("many-keys", units: 100)
+            try await store.createDrop(drop)
+            _ = try await store.claim(Self.request(drop.id, 1))
+            // 25,000 more keys: several pages of SSCAN.
+            let set = RedisLeaseStore.prefix(drop.id) + "won"
+            for batch in 0..<25 {
+                _ = try await client.send(["SADD", set] + (0..<1_000).map { "bulk-\(batch)-\($0)" })
+            }
+            let keys = try await store.answeredKeys(drop: drop.id)
+            #expect(keys.count == 25_001)
+            let first = try IdempotencyKey("k-1")
+            let last = try IdempotencyKey("bulk-24-999")
+            #expect(keys.contains(first) && keys.contains(last))
+        }
+    }
 }
 
 @Suite struct RedisURLTests {
