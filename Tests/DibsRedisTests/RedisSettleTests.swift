@@ -10,9 +10,11 @@ import Testing
 struct RedisSettleTests {
     static let batch = 64
 
+    /// Holds of 3 s: every test claims its units one after another well within that, so all
+    /// the holds run out after the fill, in the order they were taken.
     static func drop(_ name: String, units: Int, waitlist: Int = 0, limit: Int = 1) throws -> DropConfig {
         try DropConfig(
-            id: DropID("\(name)-\(UInt32.random(in: 0...UInt32.max))"), units: units, holdTTL: .seconds(1),
+            id: DropID("\(name)-\(UInt32.random(in: 0...UInt32.max))"), units: units, holdTTL: .seconds(3),
             perUserLimit: limit, waitlistCapacity: waitlist, opensAt: SystemClock().now().adding(.seconds(-1)))
     }
 
@@ -43,7 +45,7 @@ struct RedisSettleTests {
             try await store.createDrop(drop)
             try await Self.fill(store, drop)
             #expect(try await Self.held(client, drop.id) == 500)
-            try await Task.sleep(for: .milliseconds(1_200))
+            try await Task.sleep(for: .milliseconds(3_300))
 
             guard case .held = try await Self.claim(store, drop.id, user: "late", key: "late") else {
                 Issue.record("the claim after the wave got no unit")
@@ -63,7 +65,7 @@ struct RedisSettleTests {
             let drop = try Self.drop("settle-waitlist", units: 200, waitlist: 100)
             try await store.createDrop(drop)
             try await Self.fill(store, drop, waitlisted: 100)
-            try await Task.sleep(for: .milliseconds(1_200))
+            try await Task.sleep(for: .milliseconds(3_300))
             let decision = try await Self.claim(store, drop.id, user: "late", key: "late")
             guard case .held = decision else {
                 Issue.record("a unit was free behind the waitlist, the claim got \(decision)")
@@ -84,7 +86,7 @@ struct RedisSettleTests {
             }
             // The last lease to run out, well behind a batch of others.
             _ = try await Self.claim(store, drop.id, user: "pat", key: "pat-1")
-            try await Task.sleep(for: .milliseconds(1_200))
+            try await Task.sleep(for: .milliseconds(3_300))
             let again = try await Self.claim(store, drop.id, user: "pat", key: "pat-2")
             guard case .held = again else {
                 Issue.record("pat's lease ran out, yet the second claim got \(again)")
@@ -98,7 +100,7 @@ struct RedisSettleTests {
             let drop = try Self.drop("settle-status", units: 300)
             try await store.createDrop(drop)
             try await Self.fill(store, drop)
-            try await Task.sleep(for: .milliseconds(1_200))
+            try await Task.sleep(for: .milliseconds(3_300))
             let status = try await store.status(of: ClaimID(drop: drop.id, number: 300))
             #expect(status.state == .expired, "\(status)")
         }
