@@ -137,7 +137,7 @@ public struct PostgresLeaseStore: LeaseStore {
     public func inspect(drop: DropID) async throws -> DropSnapshot {
         try await withConnection { connection in
             try await connection.withTransaction(logger: logger) { connection in
-                let counts = try await Self.counts(drop, on: connection, logger: logger)
+                let counts = try await Self.counts(drop, settlingAll: true, on: connection, logger: logger)
                 var leases: [Lease] = []
                 let rows = try await connection.query(
                     """
@@ -157,17 +157,23 @@ public struct PostgresLeaseStore: LeaseStore {
         }
     }
 
-    /// The counts of `dibs_inspect` (it counts the drop's unit rows: O(units), not O(1)).
+    /// The counts of `dibs_counts` (it counts the drop's unit rows: O(units), not O(1)), after
+    /// one batch of settling.
     public func counts(drop: DropID) async throws -> DropSnapshot {
-        try await withConnection { connection in try await Self.counts(drop, on: connection, logger: logger) }
+        try await withConnection { connection in
+            try await Self.counts(drop, settlingAll: false, on: connection, logger: logger)
+        }
     }
 
-    private static func counts(_ drop: DropID, on connection: PostgresConnection, logger: Logger) async throws
-        -> DropSnapshot
-    {
-        let rows = try await connection.query(
-            "SELECT code, units, free, held, sold, waitlisted FROM dibs_inspect(\(drop.rawValue))", logger: logger
-        ).collect()
+    /// `dibs_inspect` settles every lease that ran out first, `dibs_counts` one batch.
+    private static func counts(
+        _ drop: DropID, settlingAll: Bool, on connection: PostgresConnection, logger: Logger
+    ) async throws -> DropSnapshot {
+        let query: PostgresQuery =
+            settlingAll
+            ? "SELECT code, units, free, held, sold, waitlisted FROM dibs_inspect(\(drop.rawValue))"
+            : "SELECT code, units, free, held, sold, waitlisted FROM dibs_counts(\(drop.rawValue))"
+        let rows = try await connection.query(query, logger: logger).collect()
         guard let row = rows.first else { throw DibsError(.internalError, "inspect gave no row") }
         let (code, units, free, held, sold, waitlisted) = try row.decode((String, Int?, Int?, Int?, Int?, Int?).self)
         try StoreAnswer.check(code, drop: drop, claim: nil)
