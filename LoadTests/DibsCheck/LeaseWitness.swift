@@ -511,12 +511,17 @@ enum LeaseWitness {
         func explain(_ operation: Operation, model: ClaimModel, shoppers: [String], soldOutBest: [Int: Int])
             -> Violation
         {
+            // Each lease the shopper holds or owns, with what ended or sold it, so a finding
+            // shows the whole life of the leases that count against the limit.
             func holders(of shopper: String) -> [Operation] {
-                model.units.compactMap { state in
+                model.units.flatMap { state -> [Operation] in
                     switch state {
                     case .held(let fence, let owner), .sold(let fence, let owner):
-                        shoppers[owner] == shopper ? leases.first { $0.fence == fence }?.grant : nil
-                    case .free: nil
+                        guard shoppers[owner] == shopper, let lease = leases.first(where: { $0.fence == fence }) else {
+                            return []
+                        }
+                        return [lease.grant] + lease.confirms + [lease.release, lease.expiry].compactMap { $0 }
+                    case .free: return []
                     }
                 }
             }
