@@ -61,7 +61,7 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            if let sold = self.soldOutAnswer(drop, key) { return sold }
+            if let sold = self.router.soldOutAnswer(drop, key: key) { return self.answeredFromMemory(sold) }
             let (store, cancelled) = try await self.router.route(drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
             // The service's own kept answer, for stores that do not keep tokens (named only then:
@@ -96,15 +96,12 @@ public final class DibsService: Sendable {
         }
     }
 
-    /// "Sold out" from memory, or nil. Every unit is sold, for good: a key the store answered
-    /// otherwise goes on to the store, which replays it; every other key gets "sold out" from
-    /// here, with no I/O and nothing to record — the answer that key gets whenever it comes.
-    private func soldOutAnswer(_ drop: DropID, _ key: IdempotencyKey) -> APIResponse? {
-        guard let sold = router.soldOut(drop), !sold.answeredKeys.contains(key.rawValue) else { return nil }
+    /// A "sold out" given from memory: counted here, as `answering` does not count it. Every
+    /// unit is sold, for good, so it is the answer that key gets whenever it comes, with no
+    /// I/O and nothing to record.
+    private func answeredFromMemory(_ soldOut: APIResponse) -> APIResponse {
         metrics.claim("sold-out")
-        var response = sold.answer
-        response.fastSoldOut = true
-        return response
+        return soldOut
     }
 
     /// A claim's answer when it is "sold out" and nothing needs I/O to say so: the API key was
@@ -116,7 +113,7 @@ public final class DibsService: Sendable {
         guard let caller = authenticator.knownCaller(request.authorization, needs: .storefront),
             let keyText = request.idempotencyKey, let key = try? IdempotencyKey(keyText),
             Self.isJSON(request.contentType), let drop = try? DropID(dropText),
-            router.soldOut(drop).map({ !$0.answeredKeys.contains(key.rawValue) }) == true,
+            let soldOut = router.soldOutAnswer(drop, key: key),
             var fields = try? JSONFields(parsing: request.body),
             let user = try? UserID(try fields.requiredString("user", maxLength: 512)), (try? fields.finish()) != nil
         else { return nil }
@@ -127,7 +124,7 @@ public final class DibsService: Sendable {
             countClaim(response)
             return response
         }
-        return soldOutAnswer(drop, key)
+        return answeredFromMemory(soldOut)
     }
 
     private static func carriesToken(_ decision: ClaimOutcome.Decision) -> Bool {

@@ -15,7 +15,7 @@ final class DropRouter: Sendable {
     /// the "sold out" answer, made once.
     private let soldOut = Mutex<[DropID: SoldDrop]>([:])
 
-    struct SoldDrop {
+    private struct SoldDrop {
         let answeredKeys: Set<String>
         let answer: APIResponse
     }
@@ -54,9 +54,12 @@ final class DropRouter: Sendable {
     /// Known drops, for the metrics sampler.
     var knownDrops: [DropID] { locations.keys }
 
-    /// For a drop whose every unit is sold: the keys whose first answer was not "sold out"
-    /// (to be replayed); every other key gets `answer` here. `nil` otherwise.
-    func soldOut(_ drop: DropID) -> SoldDrop? { soldOut.withLock { $0[drop] } }
+    /// "Sold out" for `key` when every unit of the drop is sold and the store did not answer
+    /// the key otherwise (those keys go on to the store, which replays them); `nil` otherwise.
+    func soldOutAnswer(_ drop: DropID, key: IdempotencyKey) -> APIResponse? {
+        guard let sold = soldOut.withLock({ $0[drop] }), !sold.answeredKeys.contains(key.rawValue) else { return nil }
+        return sold.answer
+    }
 
     /// After a "sold out" answer: checks (at most once a second per drop) whether every
     /// unit is sold, which is for good — sold units never come back — and if so learns the
@@ -80,7 +83,9 @@ final class DropRouter: Sendable {
         guard now >= seen.adding(store.soldAnswersSettle), let keys = try? await store.answeredKeys(drop: drop) else {
             return
         }
-        let sold = SoldDrop(answeredKeys: Set(keys.map(\.rawValue)), answer: APIResponse(DibsService.soldOut(drop)))
+        var answer = APIResponse(DibsService.soldOut(drop))
+        answer.fastSoldOut = true
+        let sold = SoldDrop(answeredKeys: Set(keys.map(\.rawValue)), answer: answer)
         soldOut.withLock { $0[drop] = sold }
     }
 }

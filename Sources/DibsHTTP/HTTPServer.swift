@@ -119,6 +119,13 @@ public enum DibsHTTPServer {
     static let replayedField = HTTPField.Name("Idempotent-Replayed")!
 
     static func response(_ answer: APIResponse) -> Response {
+        Response(
+            status: HTTPResponse.Status(code: answer.status), headers: headers(answer),
+            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    /// An answer's headers but `Content-Length` (the body's writer sets it), `Date` and `Server`.
+    static func headers(_ answer: APIResponse) -> HTTPFields {
         var headers = HTTPFields()
         switch answer.contentType {
         case .json: headers[.contentType] = "application/json"
@@ -132,9 +139,7 @@ public enum DibsHTTPServer {
         }
         if answer.status == 401 { headers[.wwwAuthenticate] = "Bearer" }
         if answer.replayed { headers[replayedField] = "true" }
-        return Response(
-            status: HTTPResponse.Status(code: answer.status), headers: headers,
-            body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+        return headers
     }
 }
 

@@ -91,7 +91,8 @@ final class SoldOutChannelHandler: ChannelDuplexHandler, RemovableChannelHandler
     }
 
     private func write(_ answer: APIResponse, _ context: ChannelHandlerContext) {
-        var head = DibsHTTPServer.response(answer).head
+        var head = HTTPResponse(
+            status: HTTPResponse.Status(code: answer.status), headerFields: DibsHTTPServer.headers(answer))
         head.headerFields[.contentLength] = String(answer.body.count)
         head.headerFields[.date] = HTTPDate.now()
         head.headerFields[.server] = DibsHTTPServer.serverName
