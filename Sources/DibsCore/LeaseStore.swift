@@ -23,6 +23,12 @@ public protocol LeaseStore: Sendable {
     /// throws `.idempotencyKeyReused`.
     func claim(_ request: ClaimRequest) async throws -> ClaimOutcome
 
+    /// `claim` without awaiting it: `done` gets its outcome or error, once, on whatever
+    /// thread the store answers on. A store that can answer without Swift concurrency (Redis,
+    /// on the event loop that read the request) saves a claim the hops into a task and back;
+    /// the others run `claim` in a task.
+    func startClaim(_ request: ClaimRequest, then done: @escaping @Sendable (Result<ClaimOutcome, any Error>) -> Void)
+
     /// Turns a held unit into a sale, if the token and fence are the current lease's and the
     /// lease has not expired. Confirming a confirmed claim again returns the same sale.
     func confirm(_ request: ConfirmRequest) async throws -> Sale
@@ -59,4 +65,14 @@ public protocol LeaseStore: Sendable {
     /// Sets the window in which a drop takes claims (an operator opening or closing it);
     /// claims, leases and sales are untouched. Answers the new settings.
     func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig
+}
+
+extension LeaseStore {
+    public func startClaim(
+        _ request: ClaimRequest, then done: @escaping @Sendable (Result<ClaimOutcome, any Error>) -> Void
+    ) {
+        Task {
+            do { done(.success(try await claim(request))) } catch { done(.failure(error)) }
+        }
+    }
 }

@@ -7,7 +7,8 @@ import Synchronization
 public final class DibsMetrics: Sendable {
     public let registry: PrometheusCollectorRegistry
     private let claims: [String: Counter]
-    /// Claims the HTTP layer answered on the event loop, with no I/O (also counted in `claims`).
+    /// Claims the HTTP layer answered on the event loop that read them, without the router
+    /// (also counted in `claims`).
     private let claimsOnEventLoop: Counter
     /// One histogram per route, made up front: recording needs no lock.
     private let routeLatencies: [String: DurationHistogram]
@@ -39,7 +40,7 @@ public final class DibsMetrics: Sendable {
         claimsOnEventLoop = registry.makeCounter(
             descriptor: MetricNameDescriptor(
                 namespace: "dibs", metricName: "claims_answered_on_event_loop", unitName: "total",
-                helpText: "Claims answered sold out (or rate limited) on the event loop that read them, with no I/O"))
+                helpText: "Claims answered on the event loop that read them, without the router"))
         routeLatencies = Dictionary(
             uniqueKeysWithValues: Routes.all.map { route in (route.path, Self.makeLatency(registry, route.path)) })
     }

@@ -104,27 +104,59 @@ public final class DibsService: Sendable {
         return soldOut
     }
 
-    /// A claim's answer when it is "sold out" and nothing needs I/O to say so: the API key was
-    /// checked moments ago, the rate limits are kept in this process (or off) and the drop is
-    /// known sold out for good. Then the answer is the one `claim` gives, and the HTTP server
-    /// gives it on the event loop that read the request. Nil when `claim` must answer: every
-    /// other answer and every error comes from there.
-    func soldOutWithoutIO(_ request: APIRequest, drop dropText: String) -> APIResponse? {
+    /// How `claimWithoutWaiting` went: answered at once, or started, its answer to come.
+    enum ClaimWithoutWaiting {
+        case answered(APIResponse)
+        case started
+    }
+
+    /// A claim answered without Swift concurrency, as `claim` would answer it, when nothing
+    /// but the store call needs I/O: the API key was checked moments ago, the rate limits are
+    /// kept in this process (or off), and the drop is known sold out for good or its store is
+    /// known and keeps the claim's token itself (so nothing else is written). Then the HTTP
+    /// server answers on the event loop that read the request: a sold-out drop's answer at
+    /// once, others through the store's `startClaim`, which hands `then` the answer (once, on
+    /// the store's thread). Nil when `claim` must answer: every request with a fault in it, a
+    /// drop the router must look up or that was cancelled, a rate limit kept in Redis.
+    func claimWithoutWaiting(
+        _ request: APIRequest, drop dropText: String, then: @escaping @Sendable (APIResponse) -> Void
+    ) -> ClaimWithoutWaiting? {
         guard let caller = authenticator.knownCaller(request.authorization, needs: .storefront),
             let keyText = request.idempotencyKey, let key = try? IdempotencyKey(keyText),
             Self.isJSON(request.contentType), let drop = try? DropID(dropText),
-            let soldOut = router.soldOutAnswer(drop, key: key),
             var fields = try? JSONFields(parsing: request.body),
             let user = try? UserID(try fields.requiredString("user", maxLength: 512)), (try? fields.finish()) != nil
         else { return nil }
+        let soldOut = router.soldOutAnswer(drop, key: key)
+        var store: (any LeaseStore)?
+        if soldOut == nil {
+            guard let route = router.knownRoute(drop), !route.cancelled, route.store.keepsHoldTokens else { return nil }
+            store = route.store
+        }
+        // Admitted last: a request handed to `claim` must not have spent a token here.
         let buckets = rateBuckets(request, caller, shopper: user)
         guard let decision = buckets.isEmpty ? .allowed : limiter.admitWithoutIO(buckets) else { return nil }
         if case .limited(let bucket, let wait) = decision {
             let response = APIResponse(Self.limited(bucket, retryAfter: wait))
             countClaim(response)
-            return response
+            return .answered(response)
         }
-        return answeredFromMemory(soldOut)
+        guard let store else { return soldOut.map { .answered(answeredFromMemory($0)) } }
+        store.startClaim(ClaimRequest(drop: drop, user: user, idempotencyKey: key)) { result in
+            let response: APIResponse
+            switch result {
+            case .success(let outcome):
+                if case .rejected(.soldOut) = outcome.decision {
+                    self.router.noteSoldOutInBackground(drop, store: store)
+                }
+                response = self.render(outcome, drop: drop)
+            case .failure(let error):
+                response = self.answer(error, path: request.path)
+            }
+            self.countClaim(response)
+            then(response)
+        }
+        return .started
     }
 
     private static func carriesToken(_ decision: ClaimOutcome.Decision) -> Bool {
@@ -237,18 +269,23 @@ public final class DibsService: Sendable {
                 fields = try JSONFields(parsing: request.body)
             }
             response = try await body(caller, &fields)
-        } catch let problem as Problem {
-            response = APIResponse(problem)
-        } catch let error as BodyError {
-            response = APIResponse(Problem(ProblemKind(body: error), error.detail))
-        } catch let error as DibsError {
-            response = answer(error)
         } catch {
-            logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(request.path)"])
-            response = APIResponse(Problem(.internalError, "the server failed unexpectedly; it is logged"))
+            response = answer(error, path: request.path)
         }
         if let countAs, countAs == "claim" { countClaim(response) }
         return response
+    }
+
+    /// The problem answer for what an operation threw.
+    private func answer(_ error: any Error, path: String) -> APIResponse {
+        switch error {
+        case let problem as Problem: return APIResponse(problem)
+        case let error as BodyError: return APIResponse(Problem(ProblemKind(body: error), error.detail))
+        case let error as DibsError: return answer(error)
+        default:
+            logger.error("unexpected error", metadata: ["error": "\(error)", "path": "\(path)"])
+            return APIResponse(Problem(.internalError, "the server failed unexpectedly; it is logged"))
+        }
     }
 
     private func answer(_ error: DibsError) -> APIResponse {

@@ -49,6 +49,13 @@ final class DropRouter: Sendable {
         return (store, location.cancelled)
     }
 
+    /// The drop's store and whether it was cancelled when the answer is at hand, read less
+    /// than the cache's time ago; nil when only the directory can say.
+    func knownRoute(_ drop: DropID) -> (store: any LeaseStore, cancelled: Bool)? {
+        guard let location = locations.freshValue(drop), let store = stores[location.backend] else { return nil }
+        return (store, location.cancelled)
+    }
+
     func forget(_ drop: DropID) { locations.remove(drop) }
 
     /// Known drops, for the metrics sampler.
@@ -65,13 +72,28 @@ final class DropRouter: Sendable {
     /// unit is sold, which is for good — sold units never come back — and if so learns the
     /// keys that were answered otherwise.
     func noteSoldOut(_ drop: DropID, store: any LeaseStore) async {
+        guard soldOutCheckIsDue(drop) else { return }
+        await checkSoldOut(drop, store: store)
+    }
+
+    /// `noteSoldOut` for a caller that does not wait: the check, when due, runs in a task.
+    func noteSoldOutInBackground(_ drop: DropID, store: any LeaseStore) {
+        guard soldOutCheckIsDue(drop) else { return }
+        Task { await checkSoldOut(drop, store: store) }
+    }
+
+    private func soldOutCheckIsDue(_ drop: DropID) -> Bool {
         let now = clock.now()
-        let due = soldOutCheckedAt.withLock { checked in
+        return soldOutCheckedAt.withLock { checked in
             if let last = checked[drop], now.milliseconds - last.milliseconds < 1000 { return false }
             checked[drop] = now
             return true
         }
-        guard due, let snapshot = try? await store.counts(drop: drop), snapshot.sold == snapshot.units else { return }
+    }
+
+    private func checkSoldOut(_ drop: DropID, store: any LeaseStore) async {
+        let now = clock.now()
+        guard let snapshot = try? await store.counts(drop: drop), snapshot.sold == snapshot.units else { return }
         // Every unit is sold. The keys are read once no claim that began before this moment
         // can still record an answer other than "sold out" (the store's settle; at once for
         // a store whose claim sees the sale atomically): until then claims go to the store.

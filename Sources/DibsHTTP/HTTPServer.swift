@@ -64,12 +64,12 @@ public enum DibsHTTPServer {
     /// The `Server` header of every answer.
     public static let serverName = "dibs"
 
-    /// HTTP/1.1 as Hummingbird serves it, with claims on sold-out drops answered on the event
-    /// loop (`SoldOutChannelHandler`).
+    /// HTTP/1.1 as Hummingbird serves it, with claims answered on the event loop that read
+    /// them when nothing but the store needs I/O (`ClaimChannelHandler`).
     public static func server(service: DibsService, settings: ServiceSettings) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
             DibsHTTP1Channel(responder: responder) {
-                SoldOutChannelHandler(service: service, maximumBodyBytes: settings.maximumBodyBytes)
+                ClaimChannelHandler(service: service, maximumBodyBytes: settings.maximumBodyBytes)
             }
         }
     }

@@ -50,6 +50,15 @@ final class RefreshingCache<Key: Hashable & Sendable, Value: Sendable>: Sendable
         return (value, now)
     }
 
+    /// The value for `key` if it was read less than `freshFor` ago; nil otherwise.
+    func freshValue(_ key: Key) -> Value? {
+        let now = clock.now()
+        return entries.withLock { entries in
+            guard let entry = entries[key], now < entry.readAt.adding(freshFor) else { return nil }
+            return entry.value
+        }
+    }
+
     /// Forgets `key`: the next caller reads it again.
     func remove(_ key: Key) { _ = entries.withLock { $0.removeValue(forKey: key) } }
 

@@ -36,7 +36,9 @@ public final class RedisClient: Sendable {
 
     public let url: RedisURL
     private let configuration: Configuration
-    private let group: any EventLoopGroup
+    /// The event loop of each connection: connection `i` lives on `loops[i % loops.count]`,
+    /// so each loop of the group has its own, and a caller on a loop uses that loop's.
+    private let loops: [any EventLoop]
     private let logger: Logger
     private let slots: Mutex<[Slot]>
     private let next = Atomic<Int>(0)
@@ -48,7 +50,7 @@ public final class RedisClient: Sendable {
     ) {
         self.url = url
         self.configuration = configuration
-        self.group = group
+        self.loops = Array(group.makeIterator())
         self.logger = logger
         self.slots = Mutex(Array(repeating: .idle, count: max(1, configuration.connections)))
     }
@@ -69,12 +71,28 @@ public final class RedisClient: Sendable {
         let connection = try await connection(at: index)
         do {
             return try await connection.send(arguments, timeout: configuration.commandTimeout)
-        } catch is RedisTimeout {
-            throw DibsError(
-                .timeout, "Redis at \(url.host):\(url.port) did not answer within \(configuration.commandTimeout)")
         } catch {
-            markDown(index, connection: connection, reason: "the connection closed")
-            throw DibsError(.storeUnavailable, "Redis at \(url.host):\(url.port) is unavailable: the connection closed")
+            throw failure(error, at: index, on: connection)
+        }
+    }
+
+    /// Sends a command without awaiting it: `done` gets what `send` would answer, once, on
+    /// the event loop of the connection used — the caller's own when the caller runs on an
+    /// event loop of this client's group, so a request read there is answered there with no
+    /// thread hop. With no connection up yet it goes through `send`, in a task.
+    func start(_ arguments: [String], then done: @escaping @Sendable (Result<RESPValue, DibsError>) -> Void) {
+        guard let (index, connection) = readyConnection() else {
+            Task {
+                do { done(.success(try await send(arguments))) } catch { done(.failure(Self.dibsError(error))) }
+            }
+            return
+        }
+        let bytes = arguments.map { Array($0.utf8) }
+        connection.start(bytes: bytes, timeout: configuration.commandTimeout).whenComplete { result in
+            switch result {
+            case .success(let reply): done(.success(reply))
+            case .failure(let error): done(.failure(self.failure(error, at: index, on: connection)))
+            }
         }
     }
 
@@ -93,6 +111,57 @@ public final class RedisClient: Sendable {
         return reply
     }
 
+    /// `eval` without awaiting, as `start` sends: a script Redis does not know is loaded and
+    /// run again by `eval`, in a task.
+    func startEval(
+        _ script: Script, keys: [String], arguments: [String],
+        then done: @escaping @Sendable (Result<RESPValue, DibsError>) -> Void
+    ) {
+        start(["EVALSHA", script.sha1, String(keys.count)] + keys + arguments) { result in
+            guard case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") else {
+                return done(result)
+            }
+            Task {
+                do {
+                    done(.success(try await self.eval(script, keys: keys, arguments: arguments)))
+                } catch {
+                    done(.failure(Self.dibsError(error)))
+                }
+            }
+        }
+    }
+
+    /// A connected connection, the one on the caller's event loop if there is one (taking
+    /// turns when several are), else any; nil while none is up.
+    private func readyConnection() -> (Int, RedisConnection)? {
+        let first = next.wrappingAdd(1, ordering: .relaxed).oldValue
+        return slots.withLock { slots in
+            var other: (Int, RedisConnection)?
+            for offset in 0..<slots.count {
+                let index = (first + offset) % slots.count
+                guard case .connected(let connection) = slots[index], connection.isActive else { continue }
+                if connection.channel.eventLoop.inEventLoop { return (index, connection) }
+                if other == nil { other = (index, connection) }
+            }
+            return other
+        }
+    }
+
+    /// What a command's failure on a connection means to the caller; a closed connection
+    /// is taken out of use.
+    private func failure(_ error: any Error, at index: Int, on connection: RedisConnection) -> DibsError {
+        if error is RedisTimeout {
+            return DibsError(
+                .timeout, "Redis at \(url.host):\(url.port) did not answer within \(configuration.commandTimeout)")
+        }
+        markDown(index, connection: connection, reason: "the connection closed")
+        return DibsError(.storeUnavailable, "Redis at \(url.host):\(url.port) is unavailable: the connection closed")
+    }
+
+    private static func dibsError(_ error: any Error) -> DibsError {
+        error as? DibsError ?? DibsError(.internalError, "Redis call failed: \(error)")
+    }
+
     private func connection(at index: Int) async throws -> RedisConnection {
         enum Next {
             case use(RedisConnection)
@@ -109,8 +178,9 @@ public final class RedisClient: Sendable {
             case .down(let retryAt, _, let reason) where now < retryAt:
                 return .fail(reason)
             default:
-                let task = Task { [url, group, configuration] in
-                    try await RedisConnection.connect(to: url, group: group, timeout: configuration.connectTimeout)
+                let loop = loops[index % loops.count]
+                let task = Task { [url, configuration] in
+                    try await RedisConnection.connect(to: url, group: loop, timeout: configuration.connectTimeout)
                 }
                 slots[index] = .connecting(task)
                 return .wait(task)

@@ -59,14 +59,22 @@ final class RedisConnection: Sendable {
     }
 
     func send(bytes arguments: [[UInt8]], timeout: Duration) async throws -> RESPValue {
+        try await start(bytes: arguments, timeout: timeout).get()
+    }
+
+    /// Sends one command; the future completes on this connection's event loop. Called on
+    /// that loop, it queues the command at once, with no hop.
+    func start(bytes arguments: [[UInt8]], timeout: Duration) -> EventLoopFuture<RESPValue> {
         let encoded = RESPCodec.encode(arguments)
-        let promise = channel.eventLoop.makePromise(of: RESPValue.self)
-        let handler = self.handler
-        let channel = self.channel
-        channel.eventLoop.execute {
-            handler.value.enqueue(encoded, promise: promise, timeout: timeout, channel: channel)
+        let eventLoop = channel.eventLoop
+        let promise = eventLoop.makePromise(of: RESPValue.self)
+        if eventLoop.inEventLoop {
+            handler.value.enqueue(encoded, promise: promise, timeout: timeout)
+        } else {
+            let handler = self.handler
+            eventLoop.execute { handler.value.enqueue(encoded, promise: promise, timeout: timeout) }
         }
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 }
 
@@ -80,17 +88,19 @@ final class RedisReplyHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     typealias OutboundOut = ByteBuffer
 
-    private final class Waiting {
+    private struct Waiting {
         let promise: EventLoopPromise<RESPValue>
-        var timer: Scheduled<Void>?
-        var done = false
-        init(promise: EventLoopPromise<RESPValue>) { self.promise = promise }
+        let deadline: NIODeadline
+        /// Failed with a timeout; its reply, if it comes, is read and dropped, keeping the order.
+        var timedOut = false
     }
 
     private let decoder = RESPDecoder()
     private var waiting = CircularBuffer<Waiting>()
     private var context: ChannelHandlerContext?
     private var flushScheduled = false
+    /// One timer for all the commands waiting, at the earliest deadline (not one per command).
+    private var sweep: Scheduled<Void>?
     private var closed = false
 
     func handlerAdded(context: ChannelHandlerContext) { self.context = context }
@@ -99,30 +109,18 @@ final class RedisReplyHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    func enqueue(_ bytes: [UInt8], promise: EventLoopPromise<RESPValue>, timeout: Duration, channel: any Channel) {
+    func enqueue(_ bytes: [UInt8], promise: EventLoopPromise<RESPValue>, timeout: Duration) {
         guard let context, !closed else {
             promise.fail(RedisConnectionClosed())
             return
         }
-        let entry = Waiting(promise: promise)
-        entry.timer = context.eventLoop.assumeIsolated().scheduleTask(in: .milliseconds(timeout.wholeMilliseconds)) {
-            // The reply may still come; it will be read and dropped, keeping the order.
-            guard !entry.done else { return }
-            entry.done = true
-            promise.fail(RedisTimeout())
-        }
-        waiting.append(entry)
+        let deadline = NIODeadline.now() + .milliseconds(timeout.wholeMilliseconds)
+        waiting.append(Waiting(promise: promise, deadline: deadline))
+        if sweep == nil { armSweep(at: deadline, context) }
         var buffer = context.channel.allocator.buffer(capacity: bytes.count)
         buffer.writeBytes(bytes)
-        let writePromise = context.eventLoop.makePromise(of: Void.self)
-        writePromise.futureResult.assumeIsolated().whenFailure { _ in
-            // A write that fails (the channel closed) fails its command too: nobody waits forever.
-            guard !entry.done else { return }
-            entry.done = true
-            entry.timer?.cancel()
-            promise.fail(RedisConnectionClosed())
-        }
-        context.write(wrapOutboundOut(buffer), promise: writePromise)
+        // A write that fails closes the channel, and `channelInactive` fails every command.
+        context.write(wrapOutboundOut(buffer), promise: nil)
         if !flushScheduled {
             flushScheduled = true
             context.eventLoop.assumeIsolated().execute { [self] in
@@ -132,15 +130,37 @@ final class RedisReplyHandler: ChannelInboundHandler {
         }
     }
 
+    private func armSweep(at deadline: NIODeadline, _ context: ChannelHandlerContext) {
+        sweep = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            sweep = nil
+            sweepTimeouts()
+        }
+    }
+
+    /// Fails the commands past their deadline and sets the timer for the next deadline.
+    private func sweepTimeouts() {
+        let now = NIODeadline.now()
+        var expired: [EventLoopPromise<RESPValue>] = []
+        var next: NIODeadline?
+        for index in waiting.indices where !waiting[index].timedOut {
+            if waiting[index].deadline <= now {
+                waiting[index].timedOut = true
+                expired.append(waiting[index].promise)
+            } else {
+                next = min(next ?? waiting[index].deadline, waiting[index].deadline)
+            }
+        }
+        if let next, let context { armSweep(at: next, context) }
+        // Failed after the walk: a caller's callback may send again, changing `waiting`.
+        for promise in expired { promise.fail(RedisTimeout()) }
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let buffer = unwrapInboundIn(data)
         do {
             try buffer.withUnsafeReadableBytes { try decoder.feed($0) }
             while let reply = try decoder.next() {
-                guard let entry = waiting.popFirst() else { continue }
-                guard !entry.done else { continue }
-                entry.done = true
-                entry.timer?.cancel()
+                guard let entry = waiting.popFirst(), !entry.timedOut else { continue }
                 entry.promise.succeed(reply)
             }
         } catch {
@@ -159,11 +179,10 @@ final class RedisReplyHandler: ChannelInboundHandler {
     }
 
     private func failAll() {
+        sweep?.cancel()
+        sweep = nil
         while let entry = waiting.popFirst() {
-            guard !entry.done else { continue }
-            entry.done = true
-            entry.timer?.cancel()
-            entry.promise.fail(RedisConnectionClosed())
+            if !entry.timedOut { entry.promise.fail(RedisConnectionClosed()) }
         }
     }
 }

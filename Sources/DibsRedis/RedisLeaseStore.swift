@@ -85,9 +85,32 @@ public struct RedisLeaseStore: LeaseStore {
 
     public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
         let token = HoldToken.random()
-        let answer = try await call(
-            LeaseScripts.claim, request.drop,
-            [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description, token.description])
+        let reply = try await client.eval(
+            LeaseScripts.claim, keys: [Self.prefix(request.drop)], arguments: Self.claimArguments(request, token))
+        return try Self.claimOutcome(reply, request, token)
+    }
+
+    /// The claim script's one round trip, answered on the event loop of the Redis connection
+    /// (the caller's, when it runs on one), with no task.
+    public func startClaim(
+        _ request: ClaimRequest, then done: @escaping @Sendable (Result<ClaimOutcome, any Error>) -> Void
+    ) {
+        let token = HoldToken.random()
+        client.startEval(
+            LeaseScripts.claim, keys: [Self.prefix(request.drop)], arguments: Self.claimArguments(request, token)
+        ) { reply in
+            done(reply.mapError { $0 }.flatMap { reply in Result { try Self.claimOutcome(reply, request, token) } })
+        }
+    }
+
+    private static func claimArguments(_ request: ClaimRequest, _ token: HoldToken) -> [String] {
+        [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description, token.description]
+    }
+
+    private static func claimOutcome(_ reply: RESPValue, _ request: ClaimRequest, _ token: HoldToken) throws(DibsError)
+        -> ClaimOutcome
+    {
+        let answer = try StoreAnswer(reply, drop: request.drop)
         if answer.code == "idempotency-key-reused" {
             throw DibsError(
                 .idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")

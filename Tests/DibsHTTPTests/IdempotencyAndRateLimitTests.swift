@@ -263,11 +263,16 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
 
 /// A memory store whose confirms can be held at a gate, and whose claims can be made to
 /// fail once: to catch the HTTP layer with a request in flight, or with a store that is down.
-/// Its sold-answers settle is chosen: zero like Redis, or a time like Postgres.
+/// Its sold-answers settle is chosen: zero like Redis, or a time like Postgres; so is a delay
+/// before every claim's answer (a slow store).
 final class GatedStore: LeaseStore, Sendable {
     private let inner = MemoryLeaseStore()
     let soldAnswersSettle: Duration
-    init(soldAnswersSettle: Duration = .zero) { self.soldAnswersSettle = soldAnswersSettle }
+    let claimDelay: Duration
+    init(soldAnswersSettle: Duration = .zero, claimDelay: Duration = .zero) {
+        self.soldAnswersSettle = soldAnswersSettle
+        self.claimDelay = claimDelay
+    }
     private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
     private let claimCalls = Mutex(0)
     var claims: Int { claimCalls.withLock { $0 } }
@@ -284,6 +289,7 @@ final class GatedStore: LeaseStore, Sendable {
     }
 
     func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
+        if claimDelay > .zero { try await Task.sleep(for: claimDelay) }
         let fail = state.withLock { state in
             defer { state.failNext = false }
             return state.failNext

@@ -87,6 +87,51 @@ final class LiveServerTests: XCTestCase {
     }
 }
 
+/// Claims on a Redis drop answered on the event loop that read them (the rate limits off, as
+/// on a staging copy): one script call on that loop's Redis connection, no task.
+final class LiveEventLoopClaimTests: XCTestCase {
+    func testClaimsOnARedisDropAreAnsweredOnTheEventLoop() async throws {
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perIPLimit = nil
+            configuration.settings.perKeyLimit = nil
+            configuration.settings.perShopperLimit = nil
+        }
+        defer { server.stop() }
+        let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: server.send)
+        let drop = "live-loop-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        try await api.createDrop(drop, units: 3, extra: #","backend":"redis","waitlist_capacity":0"#)
+        let first = try await api.claim(drop, user: "first", key: "first")  // the router learns the drop
+        XCTAssertEqual(first.status, 201, first.text)
+        func answeredOnEventLoop() async throws -> Int {
+            let metrics = try await api.call(.get, "/metrics", key: .none).text
+            let line = metrics.split(separator: "\n").first {
+                $0.hasPrefix("dibs_claims_answered_on_event_loop_total ")
+            }
+            return try XCTUnwrap(line.flatMap { Int($0.split(separator: " ").last ?? "") })
+        }
+        let before = try await answeredOnEventLoop()
+
+        let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+            for index in 0..<30 { group.addTask { try await api.claim(drop, user: "shopper-\(index)") } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let held = replies.filter { $0.status == 201 }
+        XCTAssertEqual(held.count, 2, "\(replies.map(\.status))")
+        XCTAssertEqual(Set(held.compactMap { $0.int("unit") } + [first.int("unit") ?? -1]), [0, 1, 2])
+        XCTAssertEqual(replies.filter { $0.problem == "sold-out" }.count, 28)
+        let again = try await api.claim(drop, user: "first", key: "first")
+        XCTAssertEqual(again.text, first.text, "the replay carries the first answer, token and all")
+        XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+        let reused = try await api.claim(drop, user: "someone-else", key: "first")
+        XCTAssertEqual(reused.problem, "idempotency-key-reused")
+
+        let after = try await answeredOnEventLoop()
+        XCTAssertEqual(after - before, 32, "claims went to the router")
+        let counts = try await api.call(.get, "/v1/drops/\(drop)")
+        XCTAssertEqual(counts.int("held"), 3)
+    }
+}
+
 /// A `dibs serve` running in this process on a free port.
 final class LiveServer: Sendable {
     let port: Int

@@ -1,3 +1,6 @@
+import NIOCore
+import NIOPosix
+import Synchronization
 import Testing
 
 @testable import DibsRedis
@@ -22,6 +25,43 @@ struct RedisClientTests {
         #expect(mismatches == 0)
         #expect(try await client.send(["INCRBY", key, "5"]) == .integer(5))
         #expect(try await client.send(["DEL", key]) == .integer(1))
+    }
+
+    /// Commands started on an event loop are answered on it: each loop of the group has a
+    /// connection of its own, so a request read there needs no thread hop.
+    @Test func commandsStartedOnAnEventLoopAreAnsweredOnIt() async throws {
+        let group = MultiThreadedEventLoopGroup.singleton
+        var configuration = RedisClient.Configuration()
+        configuration.connections = 2
+        let client = RedisClient(
+            url: try TestServers.redisURL(), configuration: configuration, group: group, logger: TestServers.logger)
+        defer { client.close() }
+        // Connects both (calls take the connections in turn).
+        for _ in 0..<4 { #expect(try await client.send(["PING"]) == .status("PONG")) }
+
+        let onTheirLoop = Atomic<Int>(0)
+        let echoed = Atomic<Int>(0)
+        let loops = Array(group.makeIterator())
+        let perLoop = 500
+        await withCheckedContinuation { (finished: CheckedContinuation<Void, Never>) in
+            let remaining = Atomic<Int>(loops.count * perLoop)
+            for (loopIndex, loop) in loops.enumerated() {
+                loop.execute {
+                    for index in 0..<perLoop {
+                        let text = "loop-\(loopIndex)-\(index)"
+                        client.start(["ECHO", text]) { reply in
+                            if loop.inEventLoop { onTheirLoop.add(1, ordering: .relaxed) }
+                            if case .success(.bulk(let bytes)) = reply, bytes == Array(text.utf8) {
+                                echoed.add(1, ordering: .relaxed)
+                            }
+                            if remaining.subtract(1, ordering: .relaxed).newValue == 0 { finished.resume() }
+                        }
+                    }
+                }
+            }
+        }
+        #expect(echoed.load(ordering: .relaxed) == loops.count * perLoop, "a reply went to the wrong command")
+        #expect(onTheirLoop.load(ordering: .relaxed) == loops.count * perLoop)
     }
 
     @Test func anErrorReplyIsAValueNotAFailure() async throws {

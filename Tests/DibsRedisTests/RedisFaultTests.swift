@@ -16,6 +16,12 @@ struct RedisFaultTests {
         ClaimRequest(drop: drop, user: try UserID("user-\(index)"), idempotencyKey: try IdempotencyKey("k-\(index)"))
     }
 
+    /// A claim through `startClaim`, as the HTTP server's event loop sends it.
+    static func started(_ store: RedisLeaseStore, _ request: ClaimRequest) async throws -> ClaimOutcome {
+        try await withCheckedThrowingContinuation { answered in store.startClaim(request) { answered.resume(with: $0) }
+        }
+    }
+
     @Test func restartMidTestFailsFastThenWorksAgain() async throws {
         let server = try ScratchRedis()
         defer { server.destroy() }
@@ -34,6 +40,10 @@ struct RedisFaultTests {
                 #expect(error?.code == .storeUnavailable, "\(String(describing: error))")
                 #expect(error?.message.contains("127.0.0.1:\(server.port)") == true)
             }
+            let error = await #expect(throws: DibsError.self) {
+                try await Self.started(store, Self.request(drop.id, 9))
+            }
+            #expect(error?.code == .storeUnavailable, "\(String(describing: error))")
             #expect(ContinuousClock.now - started < .seconds(5), "calls waited instead of failing fast")
 
             // Redis comes back empty (no persistence here): the drop is rebuilt from the ledger
@@ -51,6 +61,8 @@ struct RedisFaultTests {
             #expect(recovered, "the store did not reconnect after Redis came back")
             let after = try await store.claim(Self.request(drop.id, 5))
             #expect(after.claim != nil)
+            let startedAfter = try await Self.started(store, Self.request(drop.id, 6))
+            #expect(startedAfter.claim != nil)
         }
     }
 
@@ -63,6 +75,12 @@ struct RedisFaultTests {
             let outcome = try await store.claim(Self.request(drop.id, 2))
             guard case .held = outcome.decision else {
                 Issue.record("a claim after SCRIPT FLUSH got \(outcome.decision)")
+                return
+            }
+            #expect(try await client.send(["SCRIPT", "FLUSH"]) == .status("OK"))
+            let started = try await Self.started(store, Self.request(drop.id, 3))
+            guard case .held = started.decision else {
+                Issue.record("a started claim after SCRIPT FLUSH got \(started.decision)")
                 return
             }
         }
@@ -79,8 +97,14 @@ struct RedisFaultTests {
             // Pause every client for a second: the next command cannot be answered in time.
             let paused = try await client.send(["CLIENT", "PAUSE", "1000", "ALL"])
             #expect(paused == .status("OK"))
+            let waited = ContinuousClock.now
+            let startedClaim = Task { try await Self.started(store, Self.request(drop.id, 2)) }
             let error = await #expect(throws: DibsError.self) { try await store.claim(Self.request(drop.id, 1)) }
             #expect(error?.code == .timeout, "\(String(describing: error))")
+            let startedError = await #expect(throws: DibsError.self) { try await startedClaim.value }
+            #expect(startedError?.code == .timeout, "\(String(describing: startedError))")
+            // One timer serves every waiting command: each still fails near its own deadline.
+            #expect(ContinuousClock.now - waited < .milliseconds(800), "the timeouts came late")
             try await Task.sleep(for: .milliseconds(1200))
             // The late reply was read and dropped; the connection is still in step.
             let status = try await store.claim(Self.request(drop.id, 1))

@@ -11,4 +11,12 @@ struct RedisLeaseStoreConformanceTests {
             try await conformanceCase.run(ConformanceHarness(store: store, time: .real))
         }
     }
+
+    /// The same cases with every claim sent as the HTTP server's event loop sends it.
+    @Test(arguments: ConformanceCase.allCases)
+    func conformsWithClaimsStarted(_ conformanceCase: ConformanceCase) async throws {
+        try await TestServers.withStore { store, _, _ in
+            try await conformanceCase.run(ConformanceHarness(store: store, time: .real, startsClaims: true))
+        }
+    }
 }

@@ -35,11 +35,15 @@ public struct ConformanceHarness: Sendable {
     public let time: TimeControl
     /// Makes drop ids unique across runs against a server that keeps old drops.
     public let runTag: String
+    /// Whether claims go through `startClaim` (as the HTTP server's event loop sends them)
+    /// rather than `claim`.
+    public let startsClaims: Bool
 
     /// Makes a harness for `store`.
-    public init(store: any LeaseStore, time: TimeControl) {
+    public init(store: any LeaseStore, time: TimeControl, startsClaims: Bool = false) {
         self.store = store
         self.time = time
+        self.startsClaims = startsClaims
         var generator = SystemRandomNumberGenerator()
         self.runTag = String(generator.next() as UInt32, radix: 36)
     }
@@ -61,7 +65,11 @@ public struct ConformanceHarness: Sendable {
 
     /// Claims for `user` with `key` (defaults to a key unique to the user and a counter).
     public func claim(_ drop: DropID, user: String, key: String) async throws -> ClaimOutcome {
-        try await store.claim(ClaimRequest(drop: drop, user: UserID(user), idempotencyKey: IdempotencyKey(key)))
+        let request = ClaimRequest(drop: drop, user: try UserID(user), idempotencyKey: try IdempotencyKey(key))
+        guard startsClaims else { return try await store.claim(request) }
+        return try await withCheckedThrowingContinuation { answered in
+            store.startClaim(request) { answered.resume(with: $0) }
+        }
     }
 }
 

@@ -4,12 +4,12 @@ import XCTest
 @testable import DibsHTTP
 
 /// The pure parts of the event-loop answer: which requests it may take, and its Date header.
-final class SoldOutChannelHandlerTests: XCTestCase {
+final class ClaimChannelHandlerTests: XCTestCase {
     func testOnlyAPlainClaimPathIsTaken() {
         func drop(_ method: HTTPRequest.Method, _ path: String, connection: String? = nil) -> String? {
             var head = HTTPRequest(method: method, scheme: nil, authority: "x", path: path)
             if let connection { head.headerFields[.connection] = connection }
-            return SoldOutChannelHandler.claimedDrop(head).map(String.init)
+            return ClaimChannelHandler.claimedDrop(head).map(String.init)
         }
         XCTAssertEqual(drop(.post, "/v1/drops/shoes/claims"), "shoes")
         XCTAssertEqual(drop(.post, "/v1/drops/shoes/claims", connection: "Keep-Alive"), "shoes")
