@@ -30,7 +30,8 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
-            try channel.pipeline.syncOperations.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+            // NIO's HTTP1ToHTTPServerCodec(secure: false), with origin-form targets taken as they are.
+            try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             try channel.pipeline.syncOperations.addHandler(lastHandler())
             return try NIOAsyncChannel(

@@ -23,15 +23,24 @@ public enum LeaseScripts {
           local t = redis.call('TIME')
           return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
         end
-        local function lease_unit(unit, c, now, ttl)
-          local fence = redis.call('INCR', K .. 'fence')
-          local exp = now + ttl
-          if not redis.call('SET', K .. 'lease:' .. unit, c .. ':' .. fence, 'NX', 'PX', ttl) then
+        -- Leases `unit` to claim `c` until now + ttl; `first`, for a new claim, is more fields
+        -- of its hash, written in the same HSET. Numbers are made strings once, here: Redis
+        -- and Lua turn each number they are given into text with printf, a cost per use.
+        local function lease_unit(unit, c, now, ttl, first)
+          unit, c = tostring(unit), tostring(c)
+          local fence = tostring(redis.call('INCR', K .. 'fence'))
+          local exp = tostring(now + ttl)
+          if not redis.call('SET', K .. 'lease:' .. unit, c .. ':' .. fence, 'NX', 'PX', tostring(ttl)) then
             error('DIBS unit ' .. unit .. ' of ' .. K .. ' is leased already')
           end
           redis.call('ZADD', K .. 'exp', exp, unit)
           redis.call('HSET', K .. 'holder', unit, c)
-          redis.call('HSET', K .. 'c:' .. c, 'st', 'held', 'unit', unit, 'f', fence, 'x', exp)
+          local fields = {'st', 'held', 'unit', unit, 'f', fence, 'x', exp}
+          if first then
+            for _, value in ipairs(first) do fields[#fields + 1] = value end
+            for _, value in ipairs({'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp}) do fields[#fields + 1] = value end
+          end
+          redis.call('HSET', K .. 'c:' .. c, unpack(fields))
           return fence, exp
         end
         -- A unit came back: the oldest waitlisted claim gets it, or it is free again.
@@ -175,15 +184,15 @@ public enum LeaseScripts {
               return {'ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', ''}
             end
             settle(now, ttl, SETTLE_BATCH)
-            local c = redis.call('INCR', K .. 'seq')
+            local c = tostring(redis.call('INCR', K .. 'seq'))
             local ck = K .. 'c:' .. c
             redis.call('HSET', K .. 'keys', key, c)
             -- Keys whose first answer is not "sold out" (see LeaseStore.answeredKeys).
             local function won() redis.call('SADD', K .. 'won', key) end
             -- The first answer, built from what this script just wrote rather than read back.
             local function first(st, rj, unit, fence, exp, position)
-              return {'ok', tostring(c), user, st, rj or '', unit and tostring(unit) or '', fence and tostring(fence) or '',
-                      exp and tostring(exp) or '', position and tostring(position) or '', '0', '', ''}
+              return {'ok', c, user, st, rj or '', unit and tostring(unit) or '', fence or '', exp or '',
+                      position and tostring(position) or '', '0', '', ''}
             end
             local function reject(reason)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
@@ -197,22 +206,26 @@ public enum LeaseScripts {
             -- out is unsettled (the shopper's own, a unit that would come free): before giving
             -- one, settle on, a batch at a time, until the answer is certain.
             local function at_limit() return tonumber(redis.call('HGET', K .. 'live', user) or '0') >= limit end
-            while at_limit() and unsettled(now) do settle(now, ttl, SETTLE_BATCH) end
-            if at_limit() then return reject('limit-reached') end
+            local limited = at_limit()
+            while limited and unsettled(now) do
+              settle(now, ttl, SETTLE_BATCH)
+              limited = at_limit()
+            end
+            if limited then return reject('limit-reached') end
             if d[5] == 'draw' then
               local n = redis.call('INCR', K .. 'entries')
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3],
                          'tk', ARGV[4])
-              redis.call('HINCRBY', K .. 'live', user, 1)
+              redis.call('HINCRBY', K .. 'live', user, '1')
               won()
               return first('entered', nil, nil, nil, nil, n)
             end
             local function take_unit()
               local free = redis.call('LPOP', K .. 'free')
               if free then return free end
-              local nxt = tonumber(redis.call('GET', K .. 'next'))
-              if nxt < units then
-                redis.call('SET', K .. 'next', nxt + 1)
+              local nxt = redis.call('GET', K .. 'next')
+              if tonumber(nxt) < units then
+                redis.call('INCR', K .. 'next')
                 return nxt
               end
               return nil
@@ -225,10 +238,8 @@ public enum LeaseScripts {
             end
             if unit then
               redis.call('INCR', K .. 'held')
-              local fence, exp = lease_unit(unit, c, now, ttl)
-              redis.call('HSET', ck, 'u', user, 'k', key, 'th', ARGV[3], 'tk', ARGV[4], 'fs', 'held', 'fu', unit,
-                         'ff', fence, 'fx', exp)
-              redis.call('HINCRBY', K .. 'live', user, 1)
+              local fence, exp = lease_unit(unit, c, now, ttl, {'u', user, 'k', key, 'th', ARGV[3], 'tk', ARGV[4]})
+              redis.call('HINCRBY', K .. 'live', user, '1')
               won()
               return first('held', nil, unit, fence, exp)
             end
@@ -236,7 +247,7 @@ public enum LeaseScripts {
               local position = redis.call('RPUSH', K .. 'wl', c)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
                          'th', ARGV[3], 'tk', ARGV[4])
-              redis.call('HINCRBY', K .. 'live', user, 1)
+              redis.call('HINCRBY', K .. 'live', user, '1')
               won()
               return first('waitlisted', nil, nil, nil, nil, position)
             end

@@ -1,9 +1,12 @@
 import HTTPTypes
+import NIOHTTP1
+import NIOHTTPTypesHTTP1
 import XCTest
 
 @testable import DibsHTTP
 
-/// The pure parts of the event-loop answer: which requests it may take, and its Date header.
+/// The pure parts of the event-loop answer: which requests it may take, its Date header, and
+/// the request conversion of the HTTP/1.1 channel.
 final class ClaimChannelHandlerTests: XCTestCase {
     func testOnlyAPlainClaimPathIsTaken() {
         func drop(_ method: HTTPRequest.Method, _ path: String, connection: String? = nil) -> String? {
@@ -20,6 +23,39 @@ final class ClaimChannelHandlerTests: XCTestCase {
         XCTAssertNil(drop(.post, "/v1/drops//claims"))
         XCTAssertNil(drop(.post, "/v1/drops/a/b/claims"))
         XCTAssertNil(drop(.post, "/v1/claims/shoes.1/confirm"))
+    }
+
+    func testTheCodecMakesTheRequestsNIOsCodecMakes() throws {
+        for target in [
+            "/v1/drops/shoes/claims", "/v1/drops/a?b=c&d", "/a%20b/c", "/", "//double", "http://example.com/x?y=1",
+            "http://example.com", "*", "example.com:443",
+        ] {
+            var headers = HTTPHeaders([("Host", "dibs.example"), ("Cookie", "a=1; b=2"), ("X-Thing", "one")])
+            headers.add(name: "X-Thing", value: "two")
+            let head = HTTPRequestHead(version: .http1_1, method: .POST, uri: target, headers: headers)
+            let expected = try? HTTPRequest(head, secure: false, splitCookie: false)
+            let made = try? HTTP1ServerCodec.request(head)
+            XCTAssertEqual(made, expected, target)
+            XCTAssertEqual(made?.path, expected?.path, target)
+            XCTAssertEqual(made?.authority, "dibs.example", target)
+        }
+        let odd = HTTPRequestHead(version: .http1_1, method: .RAW(value: "BREW"), uri: "/pot", headers: [:])
+        XCTAssertEqual(try? HTTP1ServerCodec.request(odd), try? HTTPRequest(odd, secure: false, splitCookie: false))
+    }
+
+    func testTheHeadersReadInOnePassAreTheLookupsAnswers() {
+        var head = HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/v1/drops/a/claims")
+        head.headerFields.append(HTTPField(name: HTTPField.Name("authorization")!, value: "Bearer k"))
+        head.headerFields.append(HTTPField(name: HTTPField.Name("IDEMPOTENCY-KEY")!, value: "one"))
+        head.headerFields.append(HTTPField(name: .accept, value: "*/*"))
+        head.headerFields.append(HTTPField(name: HTTPField.Name("Idempotency-Key")!, value: "two"))
+        let request = ClaimChannelHandler.apiRequest(head, body: nil, remoteAddress: nil)
+        XCTAssertEqual(request.authorization, head.headerFields[.authorization])
+        XCTAssertEqual(request.idempotencyKey, head.headerFields[DibsHTTPServer.idempotencyKeyField])
+        XCTAssertEqual(request.idempotencyKey, "one, two")
+        XCTAssertNil(request.contentType)
+        XCTAssertEqual(request.path, "/v1/drops/a/claims")
+        XCTAssertEqual(request.body, [])
     }
 
     func testTheDateHeaderIsIMFFixdate() {
