@@ -40,8 +40,21 @@ public protocol RateLimiter: Sendable {
     /// `admit` when it needs no I/O (buckets kept in this process); nil, taking nothing,
     /// when the buckets are elsewhere.
     func admitWithoutIO(_ buckets: [RateBucket]) -> RateDecision?
+    /// `admit` without awaiting it: `done` gets the decision or error, once, on whatever
+    /// thread the limiter answers on (Redis: the event loop of its connection, the caller's
+    /// when it runs on one). Buckets kept in this process answer at once; others in a task.
+    func startAdmit(_ buckets: [RateBucket], then done: @escaping @Sendable (Result<RateDecision, any Error>) -> Void)
 }
 
 extension RateLimiter {
     public func admitWithoutIO(_ buckets: [RateBucket]) -> RateDecision? { nil }
+
+    public func startAdmit(
+        _ buckets: [RateBucket], then done: @escaping @Sendable (Result<RateDecision, any Error>) -> Void
+    ) {
+        if let decision = admitWithoutIO(buckets) { return done(.success(decision)) }
+        Task {
+            do { done(.success(try await admit(buckets))) } catch { done(.failure(error)) }
+        }
+    }
 }

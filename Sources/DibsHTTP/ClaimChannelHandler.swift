@@ -7,10 +7,11 @@ import NIOHTTPTypes
 /// Answers claims on the event loop that read them, before they reach the router: the
 /// answer `DibsService.claim` would give, without the hops into Swift concurrency and back
 /// that cost more than the rest of the answer. A claim on a sold-out drop is answered at
-/// once; a claim on a drop whose store is known goes to the store's `startClaim` (on Redis,
-/// a script call on the same event loop) and is answered when the store is. Any claim this
-/// cannot answer whole — any fault in it, a drop the router must look up, a rate limit kept
-/// in Redis — goes on to the router as it came.
+/// once (after the rate limiter, when its buckets are in Redis); a claim on a drop whose store
+/// is known goes to the limiter's `startAdmit` and the store's `startClaim` (on Redis, script
+/// calls on the same event loop) and is answered when they are. Any claim this cannot answer
+/// whole — any fault in it, a drop the router must look up or that was cancelled — goes on
+/// to the router as it came.
 ///
 /// Sits after Hummingbird's connection-state handler, so idle timeouts and graceful shutdown
 /// see these requests and answers like any other. HTTP/1.1 answers in request order: while a

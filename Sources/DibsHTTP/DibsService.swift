@@ -111,13 +111,14 @@ public final class DibsService: Sendable {
     }
 
     /// A claim answered without Swift concurrency, as `claim` would answer it, when nothing
-    /// but the store call needs I/O: the API key was checked moments ago, the rate limits are
-    /// kept in this process (or off), and the drop is known sold out for good or its store is
-    /// known and keeps the claim's token itself (so nothing else is written). Then the HTTP
-    /// server answers on the event loop that read the request: a sold-out drop's answer at
-    /// once, others through the store's `startClaim`, which hands `then` the answer (once, on
-    /// the store's thread). Nil when `claim` must answer: every request with a fault in it, a
-    /// drop the router must look up or that was cancelled, a rate limit kept in Redis.
+    /// but the rate limiter and the store needs I/O: the API key was checked moments ago, and
+    /// the drop is known sold out for good or its store is known and keeps the claim's token
+    /// itself (so nothing else is written). Then the HTTP server answers on the event loop
+    /// that read the request: a sold-out drop's answer (or a 429) at once when the limits are
+    /// kept in this process or off; otherwise after the limiter's `startAdmit` and the
+    /// store's `startClaim` (on Redis, script calls on that same loop), which hand `then` the
+    /// answer (once, on the thread they answer on). Nil when `claim` must answer: every
+    /// request with a fault in it, a drop the router must look up or that was cancelled.
     func claimWithoutWaiting(
         _ request: APIRequest, drop dropText: String, then: @escaping @Sendable (APIResponse) -> Void
     ) -> ClaimWithoutWaiting? {
@@ -127,31 +128,64 @@ public final class DibsService: Sendable {
             var fields = try? JSONFields(parsing: request.body),
             let user = try? UserID(try fields.requiredString("user", maxLength: 512)), (try? fields.finish()) != nil
         else { return nil }
-        let soldOut = router.soldOutAnswer(drop, key: key)
-        var store: (any LeaseStore)?
-        if soldOut == nil {
+        let target: ClaimTarget
+        if let soldOut = router.soldOutAnswer(drop, key: key) {
+            target = .soldOut(soldOut)
+        } else {
             guard let route = router.knownRoute(drop), !route.cancelled, route.store.keepsHoldTokens else { return nil }
-            store = route.store
+            target = .store(route.store)
         }
-        // Admitted last: a request handed to `claim` must not have spent a token here.
+        let claim = ClaimRequest(drop: drop, user: user, idempotencyKey: key)
         let buckets = rateBuckets(request, caller, shopper: user)
-        guard let decision = buckets.isEmpty ? .allowed : limiter.admitWithoutIO(buckets) else { return nil }
+        if buckets.isEmpty { return claimAdmitted(claim, target, .allowed, then: then) }
+        if let decision = limiter.admitWithoutIO(buckets) { return claimAdmitted(claim, target, decision, then: then) }
+        limiter.startAdmit(buckets) { admitted in
+            switch admitted {
+            case .success(let decision):
+                if case .answered(let response) = self.claimAdmitted(claim, target, decision, then: then) {
+                    then(response)
+                }
+            case .failure(let error):
+                let response = self.answer(error, path: request.path)
+                self.countClaim(response)
+                then(response)
+            }
+        }
+        return .started
+    }
+
+    /// What answers a claim taken on the event loop.
+    private enum ClaimTarget {
+        /// The drop is sold out for good: this is the answer.
+        case soldOut(APIResponse)
+        case store(any LeaseStore)
+    }
+
+    /// The rest of `claimWithoutWaiting` once the rate limiter decided.
+    private func claimAdmitted(
+        _ claim: ClaimRequest, _ target: ClaimTarget, _ decision: RateDecision,
+        then: @escaping @Sendable (APIResponse) -> Void
+    ) -> ClaimWithoutWaiting {
         if case .limited(let bucket, let wait) = decision {
             let response = APIResponse(Self.limited(bucket, retryAfter: wait))
             countClaim(response)
             return .answered(response)
         }
-        guard let store else { return soldOut.map { .answered(answeredFromMemory($0)) } }
-        store.startClaim(ClaimRequest(drop: drop, user: user, idempotencyKey: key)) { result in
+        let store: any LeaseStore
+        switch target {
+        case .soldOut(let answer): return .answered(answeredFromMemory(answer))
+        case .store(let known): store = known
+        }
+        store.startClaim(claim) { result in
             let response: APIResponse
             switch result {
             case .success(let outcome):
                 if case .rejected(.soldOut) = outcome.decision {
-                    self.router.noteSoldOutInBackground(drop, store: store)
+                    self.router.noteSoldOutInBackground(claim.drop, store: store)
                 }
-                response = self.render(outcome, drop: drop)
+                response = self.render(outcome, drop: claim.drop)
             case .failure(let error):
-                response = self.answer(error, path: request.path)
+                response = self.answer(error, path: "/v1/drops/\(claim.drop)/claims")
             }
             self.countClaim(response)
             then(response)

@@ -92,14 +92,34 @@ public struct RedisRateLimiter: RateLimiter {
 
     public func admit(_ buckets: [RateBucket]) async throws -> RateDecision {
         guard !buckets.isEmpty else { return .allowed }
+        let reply = try await client.eval(Self.admit, keys: Self.keys(buckets), arguments: Self.arguments(buckets))
+        return try Self.decision(reply, buckets)
+    }
+
+    /// The script's one round trip, answered on the event loop of the Redis connection (the
+    /// caller's, when it runs on one), with no task.
+    public func startAdmit(
+        _ buckets: [RateBucket], then done: @escaping @Sendable (Result<RateDecision, any Error>) -> Void
+    ) {
+        guard !buckets.isEmpty else { return done(.success(.allowed)) }
+        client.startEval(Self.admit, keys: Self.keys(buckets), arguments: Self.arguments(buckets)) { reply in
+            done(reply.mapError { $0 }.flatMap { reply in Result { try Self.decision(reply, buckets) } })
+        }
+    }
+
+    private static func keys(_ buckets: [RateBucket]) -> [String] { buckets.map { "dibs:{rate}:\($0.key)" } }
+
+    private static func arguments(_ buckets: [RateBucket]) -> [String] {
         var arguments: [String] = []
         arguments.reserveCapacity(buckets.count * 2)
         for bucket in buckets {
             arguments.append(String(bucket.limit.perSecond))
             arguments.append(String(bucket.limit.burst))
         }
-        let reply = try await client.eval(
-            Self.admit, keys: buckets.map { "dibs:{rate}:\($0.key)" }, arguments: arguments)
+        return arguments
+    }
+
+    private static func decision(_ reply: RESPValue, _ buckets: [RateBucket]) throws(DibsError) -> RateDecision {
         guard case .array(let parts) = reply, parts.count == 2, let index = parts[0].integer,
             let wait = parts[1].integer
         else { throw DibsError(.internalError, "Redis answered \(reply) to a rate-limit check") }

@@ -10,6 +10,7 @@ struct ServiceStoreTests {
 
     @Test func tokenBuckets() async throws {
         try await ServiceStoreContracts.verifyRateLimiter(InProcessRateLimiter())
+        try await ServiceStoreContracts.verifyRateLimiter(InProcessRateLimiter(), startsAdmissions: true)
     }
 
     @Test func apiKeys() async throws {

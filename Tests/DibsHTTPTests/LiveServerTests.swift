@@ -75,10 +75,10 @@ final class LiveServerTests: XCTestCase {
         let drop = "live-limit-\(tag)"
         try await api.createDrop(drop, units: 10, extra: #","backend":"redis","per_user_limit":5"#)
         for key in ["e1", "e2"] {
-            let reply = try await api.claim(drop, user: "eager", key: key)
+            let reply = try await api.claim(drop, user: "eager-\(tag)", key: key)
             XCTAssertEqual(reply.status, 201, reply.text)
         }
-        let limited = try await api.claim(drop, user: "eager", key: "e3")
+        let limited = try await api.claim(drop, user: "eager-\(tag)", key: "e3")
         XCTAssertEqual(limited.status, 429)
         XCTAssertEqual(limited.headers[.retryAfter], "1")
 
@@ -129,6 +129,42 @@ final class LiveEventLoopClaimTests: XCTestCase {
         XCTAssertEqual(after - before, 32, "claims went to the router")
         let counts = try await api.call(.get, "/v1/drops/\(drop)")
         XCTAssertEqual(counts.int("held"), 3)
+    }
+}
+
+extension LiveEventLoopClaimTests {
+    /// The rate limits kept in Redis, as `dibs serve` runs by default: the buckets are asked
+    /// on the event loop too, before the claim script.
+    func testClaimsWithRateLimitsInRedisAreAnsweredOnTheEventLoop() async throws {
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
+            configuration.settings.perShopperLimit = RateLimit(perSecond: 0.01, burst: 2)
+        }
+        defer { server.stop() }
+        let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: server.send)
+        let drop = "live-limits-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
+        try await api.createDrop(drop, units: 10, extra: #","backend":"redis","per_user_limit":5"#)
+        let learned = try await api.claim(drop, user: "learn-\(drop)", key: "learn")  // the router learns the drop
+        XCTAssertEqual(learned.status, 201, learned.text)
+        let metrics = { try await api.call(.get, "/metrics", key: .none).text }
+        func answeredOnEventLoop() async throws -> Int {
+            let line = try await metrics().split(separator: "\n").first {
+                $0.hasPrefix("dibs_claims_answered_on_event_loop_total ")
+            }
+            return try XCTUnwrap(line.flatMap { Int($0.split(separator: " ").last ?? "") })
+        }
+        let before = try await answeredOnEventLoop()
+        for key in ["e1", "e2"] {
+            let reply = try await api.claim(drop, user: "eager-\(drop)", key: key)
+            XCTAssertEqual(reply.status, 201, reply.text)
+        }
+        let limited = try await api.claim(drop, user: "eager-\(drop)", key: "e3")
+        XCTAssertEqual(limited.status, 429)
+        XCTAssertEqual(limited.problem, "rate-limited")
+        XCTAssertNotNil(limited.headers[.retryAfter])
+        let after = try await answeredOnEventLoop()
+        XCTAssertEqual(after - before, 3, "claims went to the router")
+        let text = try await metrics()
+        XCTAssertTrue(text.contains(#"dibs_claims_total{outcome="rate-limited"} 1\#n"#), text)
     }
 }
 

@@ -16,4 +16,10 @@ struct RedisServiceStoreTests {
             try await ServiceStoreContracts.verifyRateLimiter(RedisRateLimiter(client: client))
         }
     }
+
+    @Test func tokenBucketsStarted() async throws {
+        try await TestServers.withStore { _, client, _ in
+            try await ServiceStoreContracts.verifyRateLimiter(RedisRateLimiter(client: client), startsAdmissions: true)
+        }
+    }
 }

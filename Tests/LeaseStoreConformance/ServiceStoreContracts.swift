@@ -47,27 +47,35 @@ public enum ServiceStoreContracts {
 
     /// A bucket gives its burst at once, then refuses with a wait; buckets are independent;
     /// a request takes from all its buckets or from none.
-    public static func verifyRateLimiter(_ limiter: any RateLimiter) async throws {
+    /// With `startsAdmissions`, every token is asked for as the HTTP server's event loop asks
+    /// (`startAdmit`).
+    public static func verifyRateLimiter(_ limiter: any RateLimiter, startsAdmissions: Bool = false) async throws {
+        @Sendable func admit(_ buckets: [RateBucket]) async throws -> RateDecision {
+            guard startsAdmissions else { return try await limiter.admit(buckets) }
+            return try await withCheckedThrowingContinuation { decided in
+                limiter.startAdmit(buckets) { decided.resume(with: $0) }
+            }
+        }
         let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
         let slow = RateLimit(perSecond: 0.5, burst: 3)!
         let a = RateBucket(key: "user:a-\(tag)", limit: slow)
         let b = RateBucket(key: "user:b-\(tag)", limit: slow)
         for attempt in 1...3 {
-            let decision = try await limiter.admit([a])
+            let decision = try await admit([a])
             try expect(decision == .allowed, "token \(attempt) of a burst of 3 was refused: \(decision)")
         }
-        guard case .limited(let key, let wait) = try await limiter.admit([a]) else {
+        guard case .limited(let key, let wait) = try await admit([a]) else {
             throw ConformanceFailure(description: "a fourth token of a burst of 3 was given")
         }
         try expect(key == a.key, "the refusal named \(key), not \(a.key)")
         try expect(wait > .zero && wait <= .seconds(2), "the wait for a token at 0.5/s was \(wait)")
-        try expect(try await limiter.admit([b]) == .allowed, "an untouched bucket refused")
+        try expect(try await admit([b]) == .allowed, "an untouched bucket refused")
         // [b, a]: a is empty, so b must not lose a token either.
-        guard case .limited = try await limiter.admit([b, a]) else {
+        guard case .limited = try await admit([b, a]) else {
             throw ConformanceFailure(description: "a request was admitted with one of its buckets empty")
         }
-        try expect(try await limiter.admit([b]) == .allowed, "b lost a token to a refused request")
-        try expect(try await limiter.admit([b]) == .allowed, "b's third token was refused")
+        try expect(try await admit([b]) == .allowed, "b lost a token to a refused request")
+        try expect(try await admit([b]) == .allowed, "b's third token was refused")
     }
 
     /// Keys are found by id, revoked for good, and listed newest first.
