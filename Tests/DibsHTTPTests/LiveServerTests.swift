@@ -90,81 +90,79 @@ final class LiveServerTests: XCTestCase {
 /// Claims on a Redis drop answered on the event loop that read them (the rate limits off, as
 /// on a staging copy): one script call on that loop's Redis connection, no task.
 final class LiveEventLoopClaimTests: XCTestCase {
-    func testClaimsOnARedisDropAreAnsweredOnTheEventLoop() async throws {
-        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
-            configuration.settings.perIPLimit = nil
-            configuration.settings.perKeyLimit = nil
-            configuration.settings.perShopperLimit = nil
-        }
+    /// A server on the dev Redis and Postgres, and a fresh Redis drop of `units` (with
+    /// `extra` JSON fields) on which one claim was answered, by the router, which so learns
+    /// the drop. Calls `body` with the API, the drop, and that first answer.
+    private func withDrop(
+        units: Int, extra: String, _ adjust: (inout ServeConfiguration) -> Void,
+        _ body: (API, String, Reply) async throws -> Void
+    ) async throws {
+        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers(adjust)
         defer { server.stop() }
         let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: server.send)
         let drop = "live-loop-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-        try await api.createDrop(drop, units: 3, extra: #","backend":"redis","waitlist_capacity":0"#)
-        let first = try await api.claim(drop, user: "first", key: "first")  // the router learns the drop
+        try await api.createDrop(drop, units: units, extra: #","backend":"redis"\#(extra)"#)
+        let first = try await api.claim(drop, user: "first-\(drop)", key: "first")
         XCTAssertEqual(first.status, 201, first.text)
-        func answeredOnEventLoop() async throws -> Int {
-            let metrics = try await api.call(.get, "/metrics", key: .none).text
-            let line = metrics.split(separator: "\n").first {
-                $0.hasPrefix("dibs_claims_answered_on_event_loop_total ")
-            }
-            return try XCTUnwrap(line.flatMap { Int($0.split(separator: " ").last ?? "") })
-        }
-        let before = try await answeredOnEventLoop()
-
-        let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
-            for index in 0..<30 { group.addTask { try await api.claim(drop, user: "shopper-\(index)") } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        let held = replies.filter { $0.status == 201 }
-        XCTAssertEqual(held.count, 2, "\(replies.map(\.status))")
-        XCTAssertEqual(Set(held.compactMap { $0.int("unit") } + [first.int("unit") ?? -1]), [0, 1, 2])
-        XCTAssertEqual(replies.filter { $0.problem == "sold-out" }.count, 28)
-        let again = try await api.claim(drop, user: "first", key: "first")
-        XCTAssertEqual(again.text, first.text, "the replay carries the first answer, token and all")
-        XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
-        let reused = try await api.claim(drop, user: "someone-else", key: "first")
-        XCTAssertEqual(reused.problem, "idempotency-key-reused")
-
-        let after = try await answeredOnEventLoop()
-        XCTAssertEqual(after - before, 32, "claims went to the router")
-        let counts = try await api.call(.get, "/v1/drops/\(drop)")
-        XCTAssertEqual(counts.int("held"), 3)
+        try await body(api, drop, first)
     }
-}
 
-extension LiveEventLoopClaimTests {
+    private static func answeredOnEventLoop(_ api: API) async throws -> Int {
+        let metrics = try await api.call(.get, "/metrics", key: .none).text
+        let line = metrics.split(separator: "\n").first { $0.hasPrefix("dibs_claims_answered_on_event_loop_total ") }
+        return try XCTUnwrap(line.flatMap { Int($0.split(separator: " ").last ?? "") })
+    }
+
+    func testClaimsOnARedisDropAreAnsweredOnTheEventLoop() async throws {
+        let limitsOff: (inout ServeConfiguration) -> Void = {
+            $0.settings.perIPLimit = nil
+            $0.settings.perKeyLimit = nil
+            $0.settings.perShopperLimit = nil
+        }
+        try await withDrop(units: 3, extra: #","waitlist_capacity":0"#, limitsOff) { api, drop, first in
+            let before = try await Self.answeredOnEventLoop(api)
+            let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
+                for index in 0..<30 { group.addTask { try await api.claim(drop, user: "shopper-\(index)") } }
+                return try await group.reduce(into: []) { $0.append($1) }
+            }
+            let held = replies.filter { $0.status == 201 }
+            XCTAssertEqual(held.count, 2, "\(replies.map(\.status))")
+            XCTAssertEqual(Set(held.compactMap { $0.int("unit") } + [first.int("unit") ?? -1]), [0, 1, 2])
+            XCTAssertEqual(replies.filter { $0.problem == "sold-out" }.count, 28)
+            let again = try await api.claim(drop, user: "first-\(drop)", key: "first")
+            XCTAssertEqual(again.text, first.text, "the replay carries the first answer, token and all")
+            XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+            let reused = try await api.claim(drop, user: "someone-else", key: "first")
+            XCTAssertEqual(reused.problem, "idempotency-key-reused")
+
+            let after = try await Self.answeredOnEventLoop(api)
+            XCTAssertEqual(after - before, 32, "claims went to the router")
+            let counts = try await api.call(.get, "/v1/drops/\(drop)")
+            XCTAssertEqual(counts.int("held"), 3)
+        }
+    }
+
     /// The rate limits kept in Redis, as `dibs serve` runs by default: the buckets are asked
     /// on the event loop too, before the claim script.
     func testClaimsWithRateLimitsInRedisAreAnsweredOnTheEventLoop() async throws {
-        let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
-            configuration.settings.perShopperLimit = RateLimit(perSecond: 0.01, burst: 2)
+        let slowShoppers: (inout ServeConfiguration) -> Void = {
+            $0.settings.perShopperLimit = RateLimit(perSecond: 0.01, burst: 2)
         }
-        defer { server.stop() }
-        let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: server.send)
-        let drop = "live-limits-\(String(UInt32.random(in: 0...UInt32.max), radix: 36))"
-        try await api.createDrop(drop, units: 10, extra: #","backend":"redis","per_user_limit":5"#)
-        let learned = try await api.claim(drop, user: "learn-\(drop)", key: "learn")  // the router learns the drop
-        XCTAssertEqual(learned.status, 201, learned.text)
-        let metrics = { try await api.call(.get, "/metrics", key: .none).text }
-        func answeredOnEventLoop() async throws -> Int {
-            let line = try await metrics().split(separator: "\n").first {
-                $0.hasPrefix("dibs_claims_answered_on_event_loop_total ")
+        try await withDrop(units: 10, extra: #","per_user_limit":5"#, slowShoppers) { api, drop, _ in
+            let before = try await Self.answeredOnEventLoop(api)
+            for key in ["e1", "e2"] {
+                let reply = try await api.claim(drop, user: "eager-\(drop)", key: key)
+                XCTAssertEqual(reply.status, 201, reply.text)
             }
-            return try XCTUnwrap(line.flatMap { Int($0.split(separator: " ").last ?? "") })
+            let limited = try await api.claim(drop, user: "eager-\(drop)", key: "e3")
+            XCTAssertEqual(limited.status, 429)
+            XCTAssertEqual(limited.problem, "rate-limited")
+            XCTAssertNotNil(limited.headers[.retryAfter])
+            let after = try await Self.answeredOnEventLoop(api)
+            XCTAssertEqual(after - before, 3, "claims went to the router")
+            let metrics = try await api.call(.get, "/metrics", key: .none).text
+            XCTAssertTrue(metrics.contains(#"dibs_claims_total{outcome="rate-limited"} 1\#n"#), metrics)
         }
-        let before = try await answeredOnEventLoop()
-        for key in ["e1", "e2"] {
-            let reply = try await api.claim(drop, user: "eager-\(drop)", key: key)
-            XCTAssertEqual(reply.status, 201, reply.text)
-        }
-        let limited = try await api.claim(drop, user: "eager-\(drop)", key: "e3")
-        XCTAssertEqual(limited.status, 429)
-        XCTAssertEqual(limited.problem, "rate-limited")
-        XCTAssertNotNil(limited.headers[.retryAfter])
-        let after = try await answeredOnEventLoop()
-        XCTAssertEqual(after - before, 3, "claims went to the router")
-        let text = try await metrics()
-        XCTAssertTrue(text.contains(#"dibs_claims_total{outcome="rate-limited"} 1\#n"#), text)
     }
 }
 
