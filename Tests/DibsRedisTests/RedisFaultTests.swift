@@ -97,14 +97,13 @@ struct RedisFaultTests {
             // Pause every client for a second: the next command cannot be answered in time.
             let paused = try await client.send(["CLIENT", "PAUSE", "1000", "ALL"])
             #expect(paused == .status("OK"))
-            let waited = ContinuousClock.now
+            // Two commands, one timer per connection: each must fail at its own deadline (a
+            // command the timer missed would be answered when the pause ends, and not fail).
             let startedClaim = Task { try await Self.started(store, Self.request(drop.id, 2)) }
             let error = await #expect(throws: DibsError.self) { try await store.claim(Self.request(drop.id, 1)) }
             #expect(error?.code == .timeout, "\(String(describing: error))")
             let startedError = await #expect(throws: DibsError.self) { try await startedClaim.value }
             #expect(startedError?.code == .timeout, "\(String(describing: startedError))")
-            // One timer serves every waiting command: each still fails near its own deadline.
-            #expect(ContinuousClock.now - waited < .milliseconds(800), "the timeouts came late")
             try await Task.sleep(for: .milliseconds(1200))
             // The late reply was read and dropped; the connection is still in step.
             let status = try await store.claim(Self.request(drop.id, 1))
