@@ -10,8 +10,6 @@ struct APIResponse: Sendable {
     var replayed = false
     /// What a claim's answer counts as in the metrics: `held`, `waitlisted`, a problem's name.
     var outcome: String?
-    /// Whether a claim was answered "sold out" from memory (counted where it was answered).
-    var fastSoldOut = false
 
     enum ContentType: Sendable { case json, problem, text, yaml }
 

@@ -31,9 +31,18 @@ final class Authenticator: Sendable {
     /// The caller of a header checked within `cacheFor` whose scope allows `scope`; nil when
     /// only `authenticate` can tell (it may need the store, or it has an error to give).
     func knownCaller(_ authorization: String?, needs scope: APIScope) -> Caller? {
-        guard let authorization, let known = verified.withLock({ $0[authorization] }),
-            clock.now() < known.readAt.adding(cacheFor), known.caller.scope.allows(scope)
-        else { return nil }
+        guard let authorization, let caller = verifiedCaller(authorization), caller.scope.allows(scope) else {
+            return nil
+        }
+        return caller
+    }
+
+    /// The caller of a header checked against its record within `cacheFor`, whatever its scope.
+    private func verifiedCaller(_ authorization: String) -> Caller? {
+        let now = clock.now()
+        guard let known = verified.withLock({ $0[authorization] }), now < known.readAt.adding(cacheFor) else {
+            return nil
+        }
         return known.caller
     }
 
@@ -41,12 +50,11 @@ final class Authenticator: Sendable {
         guard let authorization else {
             throw Problem(.unauthorized, "send the API key as \"Authorization: Bearer dibs_…\"")
         }
-        let now = clock.now()
-        if let known = verified.withLock({ $0[authorization] }), now < known.readAt.adding(cacheFor) {
-            guard known.caller.scope.allows(scope) else {
+        if let known = verifiedCaller(authorization) {
+            guard known.scope.allows(scope) else {
                 throw Problem(.insufficientScope, "this endpoint needs a key of scope \(scope.rawValue)")
             }
-            return known.caller
+            return known
         }
         guard authorization.utf8.count < 200, authorization.hasPrefix("Bearer "),
             let key = APIKey(

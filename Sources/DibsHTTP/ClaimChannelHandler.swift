@@ -193,25 +193,12 @@ final class ClaimChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         return drop
     }
 
-    /// The request as the service reads it, its headers found in one pass over the fields (a
-    /// lookup by name walks them all, and joins repeated ones, each time). A header sent twice
-    /// is joined as the lookup joins it.
+    /// The request as the service reads it.
     static func apiRequest(_ head: HTTPRequest, body: ByteBuffer?, remoteAddress: SocketAddress?) -> APIRequest {
-        var authorization: String?
-        var idempotencyKey: String?
-        var contentType: String?
-        func joined(_ kept: String?, _ value: String) -> String { kept.map { $0 + ", " + value } ?? value }
-        for field in head.headerFields {
-            switch field.name {
-            case .authorization: authorization = joined(authorization, field.value)
-            case DibsHTTPServer.idempotencyKeyField: idempotencyKey = joined(idempotencyKey, field.value)
-            case .contentType: contentType = joined(contentType, field.value)
-            default: continue
-            }
-        }
+        let headers = DibsHTTPServer.RequestHeaders(head.headerFields)
         return APIRequest(
-            method: .post, path: head.path ?? "", authorization: authorization, idempotencyKey: idempotencyKey,
-            contentType: contentType, clientIP: DibsHTTPServer.clientIP(remoteAddress),
-            body: body.map { Array($0.readableBytesView) } ?? [])
+            method: .post, path: head.path ?? "", authorization: headers.authorization,
+            idempotencyKey: headers.idempotencyKey, contentType: headers.contentType,
+            clientIP: DibsHTTPServer.clientIP(remoteAddress), body: body.map { Array($0.readableBytesView) } ?? [])
     }
 }

@@ -61,7 +61,8 @@ public final class DibsService: Sendable {
             try fields.finish()
             try await self.admit(request, caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
-            if let sold = self.router.soldOutAnswer(drop, key: key) { return self.answeredFromMemory(sold) }
+            // Every unit is sold, for good: the answer this key gets whenever it comes, from memory.
+            if let sold = self.router.soldOutAnswer(drop, key: key) { return sold }
             let (store, cancelled) = try await self.router.route(drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(drop) was cancelled") }
             // The service's own kept answer, for stores that do not keep tokens (named only then:
@@ -94,14 +95,6 @@ public final class DibsService: Sendable {
             }
             return response
         }
-    }
-
-    /// A "sold out" given from memory: counted here, as `answering` does not count it. Every
-    /// unit is sold, for good, so it is the answer that key gets whenever it comes, with no
-    /// I/O and nothing to record.
-    private func answeredFromMemory(_ soldOut: APIResponse) -> APIResponse {
-        metrics.claim("sold-out")
-        return soldOut
     }
 
     /// How `claimWithoutWaiting` went: answered at once, or started, its answer to come.
@@ -173,7 +166,9 @@ public final class DibsService: Sendable {
         }
         let store: any LeaseStore
         switch target {
-        case .soldOut(let answer): return .answered(answeredFromMemory(answer))
+        case .soldOut(let answer):
+            countClaim(answer)
+            return .answered(answer)
         case .store(let known): store = known
         }
         store.startClaim(claim) { result in
@@ -334,7 +329,6 @@ public final class DibsService: Sendable {
 
     private func countClaim(_ response: APIResponse) {
         if response.replayed { return metrics.claim("replayed") }
-        if response.fastSoldOut { return }  // counted where it was answered
         let outcome = response.outcome ?? "error"
         metrics.claim(DibsMetrics.claimOutcomes.contains(outcome) ? outcome : "error")
     }

@@ -105,9 +105,7 @@ final class DropRouter: Sendable {
         guard now >= seen.adding(store.soldAnswersSettle), let keys = try? await store.answeredKeys(drop: drop) else {
             return
         }
-        var answer = APIResponse(DibsService.soldOut(drop))
-        answer.fastSoldOut = true
-        let sold = SoldDrop(answeredKeys: Set(keys.map(\.rawValue)), answer: answer)
+        let sold = SoldDrop(answeredKeys: Set(keys.map(\.rawValue)), answer: APIResponse(DibsService.soldOut(drop)))
         soldOut.withLock { $0[drop] = sold }
     }
 }

@@ -99,11 +99,32 @@ public enum DibsHTTPServer {
                 throw Problem(.payloadTooLarge, "the body is over the limit of \(limit) bytes")
             }
         }
+        let headers = RequestHeaders(request.headers)
         return APIRequest(
             method: request.method == .post ? .post : .get, path: request.uri.path,
-            authorization: request.headers[.authorization],
-            idempotencyKey: request.headers[idempotencyKeyField], contentType: request.headers[.contentType],
-            clientIP: clientIP(context.remoteAddress), body: body)
+            authorization: headers.authorization, idempotencyKey: headers.idempotencyKey,
+            contentType: headers.contentType, clientIP: clientIP(context.remoteAddress), body: body)
+    }
+
+    /// The headers the service reads, found in one pass over the fields (a lookup by name
+    /// walks them all, and joins repeated ones, each time). A header sent twice is joined as
+    /// the lookup joins it.
+    struct RequestHeaders {
+        var authorization: String?
+        var idempotencyKey: String?
+        var contentType: String?
+
+        init(_ fields: HTTPFields) {
+            func joined(_ kept: String?, _ value: String) -> String { kept.map { $0 + ", " + value } ?? value }
+            for field in fields {
+                switch field.name {
+                case .authorization: authorization = joined(authorization, field.value)
+                case DibsHTTPServer.idempotencyKeyField: idempotencyKey = joined(idempotencyKey, field.value)
+                case .contentType: contentType = joined(contentType, field.value)
+                default: continue
+                }
+            }
+        }
     }
 
     /// The client's address as the per-address rate limit names it.

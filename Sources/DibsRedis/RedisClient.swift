@@ -99,7 +99,7 @@ public final class RedisClient: Sendable {
     /// Runs a script by its SHA-1, loading it when Redis does not know it (`NOSCRIPT`, after a
     /// restart or `SCRIPT FLUSH`).
     func eval(_ script: Script, keys: [String], arguments: [String]) async throws -> RESPValue {
-        let call = ["EVALSHA", script.sha1, String(keys.count)] + keys + arguments
+        let call = Self.evalsha(script, keys, arguments)
         let reply = try await send(call)
         if case .error(let message) = reply, message.hasPrefix("NOSCRIPT") {
             let loaded = try await send(["SCRIPT", "LOAD", script.source])
@@ -117,7 +117,7 @@ public final class RedisClient: Sendable {
         _ script: Script, keys: [String], arguments: [String],
         then done: @escaping @Sendable (Result<RESPValue, DibsError>) -> Void
     ) {
-        start(["EVALSHA", script.sha1, String(keys.count)] + keys + arguments) { result in
+        start(Self.evalsha(script, keys, arguments)) { result in
             guard case .success(.error(let message)) = result, message.hasPrefix("NOSCRIPT") else {
                 return done(result)
             }
@@ -129,6 +129,10 @@ public final class RedisClient: Sendable {
                 }
             }
         }
+    }
+
+    private static func evalsha(_ script: Script, _ keys: [String], _ arguments: [String]) -> [String] {
+        ["EVALSHA", script.sha1, String(keys.count)] + keys + arguments
     }
 
     /// A connected connection, the one on the caller's event loop if there is one (taking
