@@ -40,7 +40,10 @@ public final class RacyLeaseStore: LeaseStore {
                 state.live[request.drop, default: [:]][request.user, default: 0]
             )
         }
-        await Task.yield()
+        // A real pause, not a yield: a yield lets another claim in only if one is already queued
+        // on the same executor, which a fast machine may never arrange; a millisecond lets every
+        // claim that arrives meanwhile check the same free unit.
+        try? await Task.sleep(for: .milliseconds(1))
         // …then set, without checking again.
         return state.withLock { state in
             state.claims += 1
