@@ -8,7 +8,8 @@ import NIOHTTPTypesHTTP1
 /// in origin form (`/v1/...`, as every client of Dibs sends) is taken as the path as it is.
 /// The stock conversion parses every target with `URLComponents` to find an absolute form,
 /// which cost a sold-out answer 2 % of its CPU; the path it gives for an origin-form target is
-/// that same string, so only other targets take that way here.
+/// that same string, so only other targets take that way here. And a request that ends its
+/// connection (HTTP/1.0 without `keep-alive`) says `Connection: close` (see `request`).
 final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
     typealias InboundIn = HTTPServerRequestPart
     typealias InboundOut = HTTPRequestPart
@@ -41,13 +42,19 @@ final class HTTP1ServerCodec: ChannelDuplexHandler, RemovableChannelHandler {
         }
     }
 
-    /// The request as `HTTPRequest(head, secure: false, splitCookie: false)` makes it.
+    /// The request as `HTTPRequest(head, secure: false, splitCookie: false)` makes it, except
+    /// that a request that does not keep the connection alive says `Connection: close`.
+    /// HTTPTypes has no version, so an HTTP/1.0 request without `keep-alive` (whose connection
+    /// ends after the answer) would otherwise look kept alive, and the server, which closes
+    /// only after `close`, kept the client waiting for the end of the connection.
     static func request(_ head: HTTPRequestHead) throws -> HTTPRequest {
-        guard head.uri.utf8.first == UInt8(ascii: "/") else {
-            return try HTTPRequest(head, secure: false, splitCookie: false)
-        }
-        return HTTPRequest(
-            method: try HTTPRequest.Method(head.method), scheme: "http", authority: head.headers["Host"].first,
-            path: head.uri, headerFields: HTTPFields(head.headers, splitCookie: false))
+        var request =
+            head.uri.utf8.first == UInt8(ascii: "/")
+            ? HTTPRequest(
+                method: try HTTPRequest.Method(head.method), scheme: "http", authority: head.headers["Host"].first,
+                path: head.uri, headerFields: HTTPFields(head.headers, splitCookie: false))
+            : try HTTPRequest(head, secure: false, splitCookie: false)
+        if !head.isKeepAlive { request.headerFields[.connection] = "close" }
+        return request
     }
 }

@@ -43,6 +43,24 @@ final class ClaimChannelHandlerTests: XCTestCase {
         XCTAssertEqual(try? HTTP1ServerCodec.request(odd), try? HTTPRequest(odd, secure: false, splitCookie: false))
     }
 
+    /// HTTP/1.0 ends the connection after the answer unless asked to keep it; the request says
+    /// so with `Connection: close`, the one word the server closes after.
+    func testARequestThatDoesNotKeepTheConnectionSaysClose() throws {
+        func connection(_ version: HTTPVersion, _ value: String?) throws -> String? {
+            let headers = HTTPHeaders(value.map { [("Host", "x"), ("Connection", $0)] } ?? [("Host", "x")])
+            let head = HTTPRequestHead(version: version, method: .GET, uri: "/healthz", headers: headers)
+            return try HTTP1ServerCodec.request(head).headerFields[.connection]
+        }
+        XCTAssertEqual(try connection(.http1_0, nil), "close")
+        XCTAssertEqual(try connection(.http1_0, "keep-alive"), "keep-alive")
+        XCTAssertEqual(try connection(.http1_0, "Keep-Alive"), "Keep-Alive")
+        XCTAssertEqual(try connection(.http1_1, nil), nil)
+        XCTAssertEqual(try connection(.http1_1, "Close"), "close")
+        XCTAssertEqual(try connection(.http1_1, "keep-alive"), "keep-alive")
+        let absolute = HTTPRequestHead(version: .http1_0, method: .GET, uri: "http://x/healthz", headers: [:])
+        XCTAssertEqual(try HTTP1ServerCodec.request(absolute).headerFields[.connection], "close")
+    }
+
     func testTheHeadersReadInOnePassAreTheLookupsAnswers() {
         var head = HTTPRequest(method: .post, scheme: "http", authority: "x", path: "/v1/drops/a/claims")
         head.headerFields.append(HTTPField(name: HTTPField.Name("authorization")!, value: "Bearer k"))

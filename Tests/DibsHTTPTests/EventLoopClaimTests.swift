@@ -234,8 +234,57 @@ final class EventLoopClaimTests: XCTestCase {
         }
     }
 
-    /// Writes `requests` at once on a new connection and reads until the server closes it.
-    private static func exchange(_ requests: String, port: Int) async throws -> String {
+    /// HTTP/1.0 without `keep-alive`: the connection ends after the answer, on every path —
+    /// a claim the event loop would answer from memory, one for the store, and the router's.
+    /// With `keep-alive` it stays open for the next request.
+    func testAnHTTP10RequestIsAnsweredThenTheConnectionCloses() async throws {
+        let server = try TestServer()
+        let key = server.storefrontKey
+        try await server.test(live: true) { api, port in
+            let port = try XCTUnwrap(port)
+            _ = try await Self.sellOut("gone", api)
+            try await api.createDrop("open", units: 5)
+            _ = try await api.claim("open", user: "ann")  // the router learns the drop
+            let http10 = { (request: String) in request.replacingOccurrences(of: " HTTP/1.1\r\n", with: " HTTP/1.0\r\n")
+            }
+            for (request, status) in [
+                (http10(Self.claim("old-1", "bob", apiKey: key)), "409"),
+                (http10(Self.claim("old-2", "cat", apiKey: key, drop: "open")), "201"),
+                ("GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n", "200"),
+            ] {
+                let answer = try await Self.exchange(request, port: port)
+                XCTAssertEqual(
+                    answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }, [status])
+            }
+            let kept =
+                "GET /healthz HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
+                + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            let answers = try await Self.exchange(kept, port: port)
+            XCTAssertEqual(answers.components(separatedBy: "HTTP/1.1 200").count, 3, answers)
+        }
+    }
+
+    struct NotClosed: Error, CustomStringConvertible {
+        let limit: Duration
+        var description: String { "the server did not close the connection within \(limit)" }
+    }
+
+    /// Writes `requests` at once on a new connection and reads until the server closes it,
+    /// failing if it has not within `limit`.
+    private static func exchange(_ requests: String, port: Int, limit: Duration = .seconds(10)) async throws -> String {
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { try await Self.readUntilClosed(requests, port: port) }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let answers = try await group.next() ?? nil else { throw NotClosed(limit: limit) }
+            return answers
+        }
+    }
+
+    private static func readUntilClosed(_ requests: String, port: Int) async throws -> String {
         let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
