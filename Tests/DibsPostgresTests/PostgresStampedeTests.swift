@@ -11,8 +11,10 @@ import Testing
 /// unit was free, had the other claim given it back (migration 009).
 @Suite("PostgresLeaseStore: claims meeting a unit being taken")
 struct PostgresStampedeTests {
-    /// A one-unit drop whose unit a claim takes in a transaction left open: `body` runs with
-    /// the store (on other connections) and then ends that transaction, by `ending` it.
+    /// A one-unit drop whose unit a claim takes in a transaction left open. `body` gets the
+    /// store (on other connections), the drop, and `end`, which waits until another call is
+    /// blocked by that transaction — the claim under test, waiting on the unit — and then ends
+    /// the transaction with `ending`.
     static func withUnitBeingTaken(
         ending: String,
         _ body:
@@ -30,18 +32,34 @@ struct PostgresStampedeTests {
                     "SELECT (dibs_claim(\(drop.rawValue), 'first', 'k-first', '00')).state", logger: TestPostgres.logger
                 ).collect()
                 #expect(try taken.first?.decode(String.self) == "held")
+                let taker = try await connection.query("SELECT pg_backend_pid()", logger: TestPostgres.logger)
+                    .collect().first?.decode(Int32.self)
+                let pid = try #require(taker)
                 try await body(store, drop) {
+                    try await Self.waitUntilBlocked(by: pid, client)
                     try await connection.query(PostgresQuery(unsafeSQL: ending), logger: TestPostgres.logger)
                 }
             }
         }
     }
 
+    /// Waits (at most 10 s) until some backend waits on a lock that backend `pid` holds.
+    static func waitUntilBlocked(by pid: Int32, _ client: PostgresClient) async throws {
+        for _ in 0..<1000 {
+            let rows = try await client.query(
+                "SELECT count(*)::int FROM pg_stat_activity WHERE \(pid) = ANY(pg_blocking_pids(pid))",
+                logger: TestPostgres.logger
+            ).collect()
+            if try rows.first?.decode(Int.self) ?? 0 > 0 { return }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        Issue.record("no claim waited on the unit being taken")
+    }
+
     /// The claim that met the unit waits for the taker, then lines up behind its lease.
     @Test func aClaimMeetingAUnitBeingTakenLinesUpOnceItIsHeld() async throws {
         try await Self.withUnitBeingTaken(ending: "COMMIT") { store, drop, end in
             async let second = store.claim(request(drop, 2))
-            try await Task.sleep(for: .milliseconds(200))
             try await end()
             #expect(try await second.decision == .waitlisted(position: 1))
         }
@@ -51,7 +69,6 @@ struct PostgresStampedeTests {
     @Test func aClaimMeetingAUnitGivenBackTakesIt() async throws {
         try await Self.withUnitBeingTaken(ending: "ROLLBACK") { store, drop, end in
             async let second = store.claim(request(drop, 2))
-            try await Task.sleep(for: .milliseconds(200))
             try await end()
             guard case .held(let unit, _, _) = try await second.decision else {
                 Issue.record("the unit given back was not taken: \(try await second.decision)")
