@@ -155,7 +155,7 @@ let package = Package(
         .testTarget(
             name: "DibsHTTPTests",
             dependencies: [
-                "DibsHTTP", "DibsApp", "DibsLoad", "LeaseStoreConformance",
+                "DibsHTTP", "DibsApp", "DibsLoad", "DibsCheck", "LeaseStoreConformance",
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),

@@ -1,4 +1,5 @@
 import DibsApp
+import DibsCheck
 import DibsCore
 import DibsHTTP
 import DibsLoad
@@ -14,6 +15,23 @@ import XCTest
 /// `dibs-load` end to end: it catches the oversell of a deliberately racy claim handler, and
 /// passes against `dibs serve` on Redis and on Postgres.
 final class LoadCheckEndToEndTests: XCTestCase {
+    /// For a run that did not pass: every operation of the shoppers its findings name (a
+    /// finding seen once, in CI, can then be read whole), and the whole history written to a
+    /// file for `dibs-load --check-history`. Empty for a run that passed.
+    static func failureContext(_ report: LoadReport) -> String {
+        guard !report.passed, let history = report.checkedHistory else { return "" }
+        // A witness reads "#id shopper [invoke, response] result".
+        let shoppers = Set(
+            report.safetyViolations.flatMap(\.witnesses).compactMap { $0.split(separator: " ").dropFirst().first }
+                .map(String.init))
+        let operations = history.operations.filter { shoppers.contains($0.shopper) }.map { "  \($0)" }
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "dibs-history-\(report.drop.id)-\(UInt32.random(in: 0...UInt32.max)).json")
+        let written = (try? JSONEncoder().encode(history).write(to: file)) != nil
+        return "\nevery operation of \(shoppers.sorted().joined(separator: ", ")):\n"
+            + operations.joined(separator: "\n") + (written ? "\nhistory: \(file.path)" : "")
+    }
+
     /// A tokenless replay matches the first answer whichever of the two came first (CI found
     /// the fresh answer on the in-run retry and the replay on the original); anything else
     /// that differs is a finding.
@@ -59,6 +77,14 @@ final class LoadCheckEndToEndTests: XCTestCase {
                 broken.contains("no two leases on a unit overlap"),
                 "the oversell was not named: \(broken)\n\(report.text)")
             XCTAssertFalse(report.safetyViolations.first?.witnesses.isEmpty ?? true, "a violation names its witnesses")
+            // What a failed run adds to its message: the named shoppers' operations, the history's file.
+            let context = Self.failureContext(report)
+            let shopper = try XCTUnwrap(
+                report.safetyViolations.first?.witnesses.first?.split(separator: " ").dropFirst().first)
+            XCTAssertTrue(context.contains("every operation of") && context.contains(" \(shopper) ["), context)
+            let path = try XCTUnwrap(context.components(separatedBy: "history: ").last)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: path), context)
+            try? FileManager.default.removeItem(atPath: path)
         }
     }
 
@@ -79,7 +105,7 @@ final class LoadCheckEndToEndTests: XCTestCase {
             plan.confirmDelay = .milliseconds(100)
             plan.progress = false
             let report = try await LoadRun.run(plan)
-            XCTAssertTrue(report.passed, "\(backend):\n\(report.text)")
+            XCTAssertTrue(report.passed, "\(backend):\n\(report.text)\(Self.failureContext(report))")
             XCTAssertEqual(report.claimOutcomes["held"], 50, "\(backend): \(report.claimOutcomes)")
             XCTAssertEqual(report.confirmOutcomes["confirmed"], 50, "\(backend): \(report.confirmOutcomes)")
             XCTAssertGreaterThan(report.retries, 0)
@@ -161,7 +187,7 @@ final class LoadCheckEndToEndTests: XCTestCase {
         plan.fault = .zombieShopper
         plan.progress = false
         let report = try await LoadRun.run(plan)
-        XCTAssertTrue(report.passed, report.text)
+        XCTAssertTrue(report.passed, report.text + Self.failureContext(report))
         XCTAssertGreaterThan(report.zombieOutcomes.values.reduce(0, +), 0, report.text)
         XCTAssertEqual(Set(report.zombieOutcomes.keys), ["lease-expired"], report.text)
     }
@@ -194,7 +220,7 @@ final class LoadCheckEndToEndTests: XCTestCase {
         plan.requestTimeout = .seconds(3)
         plan.progress = false
         let report = try await LoadRun.run(plan)
-        XCTAssertTrue(report.passed, report.text)
+        XCTAssertTrue(report.passed, report.text + Self.failureContext(report))
         XCTAssertEqual(report.fault, "kill-server")
         XCTAssertEqual(report.unresolved, 0, report.text)
     }
@@ -222,7 +248,7 @@ final class LoadCheckEndToEndTests: XCTestCase {
             plan.requestTimeout = .seconds(5)
             plan.progress = false
             let report = try await LoadRun.run(plan)
-            XCTAssertTrue(report.passed, "\(fault):\n\(report.text)")
+            XCTAssertTrue(report.passed, "\(fault):\n\(report.text)\(Self.failureContext(report))")
             XCTAssertEqual(report.fault, fault.rawValue)
             XCTAssertEqual(report.unresolved, 0, report.text)
             XCTAssertEqual(report.drop.backend, backend)
