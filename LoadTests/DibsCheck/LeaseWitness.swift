@@ -216,7 +216,14 @@ enum LeaseWitness {
         mutating func replay() -> (violation: Violation, operation: Operation)? {
             placeGrants()
             placeEnds()
-            makeRoomForShoppers()
+            // Again until nothing moves: a grant delayed for one shopper moves the end of the
+            // previous lease on its unit later, which can leave another shopper's grant, placed
+            // earlier in the pass, before the end that made room for it.
+            for _ in 0..<8 {
+                let before = leases.map { ($0.effect, $0.end) }
+                makeRoomForShoppers()
+                if leases.map({ ($0.effect, $0.end) }).elementsEqual(before, by: { $0 == $1 }) { break }
+            }
             var steps: [Step] = []
             for lease in leases {
                 steps.append(
