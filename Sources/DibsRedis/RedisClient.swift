@@ -87,8 +87,7 @@ public final class RedisClient: Sendable {
             }
             return
         }
-        let bytes = arguments.map { Array($0.utf8) }
-        connection.start(bytes: bytes, timeout: configuration.commandTimeout).whenComplete { result in
+        connection.start(arguments, timeout: configuration.commandTimeout).whenComplete { result in
             switch result {
             case .success(let reply): done(.success(reply))
             case .failure(let error): done(.failure(self.failure(error, at: index, on: connection)))

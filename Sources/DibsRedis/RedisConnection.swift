@@ -55,7 +55,12 @@ final class RedisConnection: Sendable {
 
     /// Sends one command and waits for its reply, at most `timeout`.
     func send(_ arguments: [String], timeout: Duration) async throws -> RESPValue {
-        try await send(bytes: arguments.map { Array($0.utf8) }, timeout: timeout)
+        try await start(arguments, timeout: timeout).get()
+    }
+
+    /// `start(bytes:)` for text arguments.
+    func start(_ arguments: [String], timeout: Duration) -> EventLoopFuture<RESPValue> {
+        start(bytes: arguments.map { Array($0.utf8) }, timeout: timeout)
     }
 
     func send(bytes arguments: [[UInt8]], timeout: Duration) async throws -> RESPValue {

@@ -24,20 +24,13 @@ final class EventLoopClaimTests: XCTestCase {
         return soldOut
     }
 
-    private static func answeredOnEventLoop(_ api: API) async throws -> Int {
-        let metrics = try await api.call(.get, "/metrics", key: .none).text
-        let line = try XCTUnwrap(
-            metrics.split(separator: "\n").first { $0.hasPrefix("dibs_claims_answered_on_event_loop_total ") })
-        return try XCTUnwrap(Int(line.split(separator: " ").last ?? ""))
-    }
-
     func testClaimsGetTheRoutersAnswersFromTheEventLoop() async throws {
         try await TestServer().test(live: true) { api, _ in
             try await api.createDrop("shoes", units: 2, extra: #","waitlist_capacity":0"#)
             // The first claim of a drop goes to the router, which learns where the drop is.
             let byRouter = try await api.claim("shoes", user: "ann", key: "ann-key")
             XCTAssertEqual(byRouter.status, 201, byRouter.text)
-            let afterRouter = try await Self.answeredOnEventLoop(api)
+            let afterRouter = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(afterRouter, 0)
 
             let replay = try await api.claim("shoes", user: "ann", key: "ann-key")
@@ -62,7 +55,7 @@ final class EventLoopClaimTests: XCTestCase {
             XCTAssertEqual(reused.problem, "idempotency-key-reused")
             XCTAssertEqual(reused.headers[.contentType], "application/problem+json")
 
-            let answered = try await Self.answeredOnEventLoop(api)
+            let answered = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(answered, 4, "every claim after the first was answered on the event loop")
             let metrics = try await api.call(.get, "/metrics", key: .none).text
             for line in [
@@ -102,7 +95,7 @@ final class EventLoopClaimTests: XCTestCase {
     func testEverythingElseStillGoesToTheRouter() async throws {
         try await TestServer().test(live: true) { api, _ in
             _ = try await Self.sellOut("gone", api)
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             let path = "/v1/drops/gone/claims"
             let noKey = try await api.call(.post, path, body: #"{"user":"dan"}"#)
             XCTAssertEqual(noKey.problem, "missing-idempotency-key")
@@ -128,7 +121,7 @@ final class EventLoopClaimTests: XCTestCase {
                 let refused = try await api.claim("called-off", user: user)
                 XCTAssertEqual(refused.problem, "drop-cancelled")
             }
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(after, before)
         }
     }
@@ -137,13 +130,13 @@ final class EventLoopClaimTests: XCTestCase {
         let server = try TestServer(settings: { $0.perShopperLimit = RateLimit(perSecond: 0.001, burst: 2) })
         try await server.test(live: true) { api, _ in
             _ = try await Self.sellOut("gone", api)  // bob's first token
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             let second = try await api.claim("gone", user: "bob", key: "bob-2")
             XCTAssertEqual(second.problem, "sold-out")
             let third = try await api.claim("gone", user: "bob", key: "bob-3")
             XCTAssertEqual(third.status, 429)
             XCTAssertNotNil(third.headers[.retryAfter])
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(after - before, 2)
         }
     }
@@ -152,12 +145,12 @@ final class EventLoopClaimTests: XCTestCase {
         let server = try TestServer(settings: { $0.maximumBodyBytes = 64 })
         try await server.test(live: true) { api, _ in
             _ = try await Self.sellOut("gone", api)
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             let big = try await api.call(
                 .post, "/v1/drops/gone/claims", idempotencyKey: "big",
                 body: #"{"user":"\#(String(repeating: "z", count: 100))"}"#)
             XCTAssertEqual(big.status, 413)
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(after, before)
         }
     }
@@ -172,10 +165,10 @@ final class EventLoopClaimTests: XCTestCase {
             // A query keeps a claim off the event loop (the router ignores it).
             let byRouter = try await api.call(
                 .post, "/v1/drops/flaky/claims?via=router", idempotencyKey: "by-router", body: #"{"user":"ann"}"#)
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             failing.failNext()
             let onLoop = try await api.claim("flaky", user: "bob")
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(after - before, 1)
             XCTAssertEqual(onLoop.status, 503)
             XCTAssertEqual(onLoop.problem, "store-unavailable")
@@ -198,7 +191,7 @@ final class EventLoopClaimTests: XCTestCase {
         let key = server.storefrontKey
         try await server.test(live: true) { api, port in
             _ = try await Self.sellOut("gone", api)
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             let requests =
                 Self.claim("pipelined-1", "fay", apiKey: key) + Self.claim("held-key", "ann", apiKey: key)
                 + Self.claim("pipelined-2", "gus", apiKey: key)
@@ -208,7 +201,7 @@ final class EventLoopClaimTests: XCTestCase {
             let answers = try await Self.exchange(requests, port: try XCTUnwrap(port))
             let statuses = answers.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
             XCTAssertEqual(statuses, ["409", "201", "409", "200", "409", "200"], answers)
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertTrue((3...4).contains(after - before), "\(after - before) answered on the event loop")
         }
     }

@@ -124,6 +124,14 @@ struct API: Sendable {
         return reply
     }
 
+    /// The server's count of claims answered on the event loop (from `/metrics`).
+    func claimsAnsweredOnEventLoop() async throws -> Int {
+        let metrics = try await call(.get, "/metrics", key: .none).text
+        let line = try XCTUnwrap(
+            metrics.split(separator: "\n").first { $0.hasPrefix("dibs_claims_answered_on_event_loop_total ") })
+        return try XCTUnwrap(Int(line.split(separator: " ").last ?? ""))
+    }
+
     @discardableResult
     func createDrop(_ id: String, units: Int, extra: String = "") async throws -> Reply {
         try await call(

@@ -107,12 +107,6 @@ final class LiveEventLoopClaimTests: XCTestCase {
         try await body(api, drop, first)
     }
 
-    private static func answeredOnEventLoop(_ api: API) async throws -> Int {
-        let metrics = try await api.call(.get, "/metrics", key: .none).text
-        let line = metrics.split(separator: "\n").first { $0.hasPrefix("dibs_claims_answered_on_event_loop_total ") }
-        return try XCTUnwrap(line.flatMap { Int($0.split(separator: " ").last ?? "") })
-    }
-
     func testClaimsOnARedisDropAreAnsweredOnTheEventLoop() async throws {
         let limitsOff: (inout ServeConfiguration) -> Void = {
             $0.settings.perIPLimit = nil
@@ -120,7 +114,7 @@ final class LiveEventLoopClaimTests: XCTestCase {
             $0.settings.perShopperLimit = nil
         }
         try await withDrop(units: 3, extra: #","waitlist_capacity":0"#, limitsOff) { api, drop, first in
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             let replies = try await withThrowingTaskGroup(of: Reply.self) { group in
                 for index in 0..<30 { group.addTask { try await api.claim(drop, user: "shopper-\(index)") } }
                 return try await group.reduce(into: []) { $0.append($1) }
@@ -135,7 +129,7 @@ final class LiveEventLoopClaimTests: XCTestCase {
             let reused = try await api.claim(drop, user: "someone-else", key: "first")
             XCTAssertEqual(reused.problem, "idempotency-key-reused")
 
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(after - before, 32, "claims went to the router")
             let counts = try await api.call(.get, "/v1/drops/\(drop)")
             XCTAssertEqual(counts.int("held"), 3)
@@ -149,7 +143,7 @@ final class LiveEventLoopClaimTests: XCTestCase {
             $0.settings.perShopperLimit = RateLimit(perSecond: 0.01, burst: 2)
         }
         try await withDrop(units: 10, extra: #","per_user_limit":5"#, slowShoppers) { api, drop, _ in
-            let before = try await Self.answeredOnEventLoop(api)
+            let before = try await api.claimsAnsweredOnEventLoop()
             for key in ["e1", "e2"] {
                 let reply = try await api.claim(drop, user: "eager-\(drop)", key: key)
                 XCTAssertEqual(reply.status, 201, reply.text)
@@ -158,7 +152,7 @@ final class LiveEventLoopClaimTests: XCTestCase {
             XCTAssertEqual(limited.status, 429)
             XCTAssertEqual(limited.problem, "rate-limited")
             XCTAssertNotNil(limited.headers[.retryAfter])
-            let after = try await Self.answeredOnEventLoop(api)
+            let after = try await api.claimsAnsweredOnEventLoop()
             XCTAssertEqual(after - before, 3, "claims went to the router")
             let metrics = try await api.call(.get, "/metrics", key: .none).text
             XCTAssertTrue(metrics.contains(#"dibs_claims_total{outcome="rate-limited"} 1\#n"#), metrics)

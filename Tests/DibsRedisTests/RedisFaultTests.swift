@@ -1,5 +1,6 @@
 import DibsCore
 import Foundation
+import LeaseStoreConformance
 import Testing
 
 @testable import DibsRedis
@@ -14,12 +15,6 @@ struct RedisFaultTests {
 
     static func request(_ drop: DropID, _ index: Int) throws -> ClaimRequest {
         ClaimRequest(drop: drop, user: try UserID("user-\(index)"), idempotencyKey: try IdempotencyKey("k-\(index)"))
-    }
-
-    /// A claim through `startClaim`, as the HTTP server's event loop sends it.
-    static func started(_ store: RedisLeaseStore, _ request: ClaimRequest) async throws -> ClaimOutcome {
-        try await withCheckedThrowingContinuation { answered in store.startClaim(request) { answered.resume(with: $0) }
-        }
     }
 
     @Test func restartMidTestFailsFastThenWorksAgain() async throws {
@@ -41,7 +36,7 @@ struct RedisFaultTests {
                 #expect(error?.message.contains("127.0.0.1:\(server.port)") == true)
             }
             let error = await #expect(throws: DibsError.self) {
-                try await Self.started(store, Self.request(drop.id, 9))
+                try await store.claimStarted(Self.request(drop.id, 9))
             }
             #expect(error?.code == .storeUnavailable, "\(String(describing: error))")
             #expect(ContinuousClock.now - started < .seconds(5), "calls waited instead of failing fast")
@@ -61,7 +56,7 @@ struct RedisFaultTests {
             #expect(recovered, "the store did not reconnect after Redis came back")
             let after = try await store.claim(Self.request(drop.id, 5))
             #expect(after.claim != nil)
-            let startedAfter = try await Self.started(store, Self.request(drop.id, 6))
+            let startedAfter = try await store.claimStarted(Self.request(drop.id, 6))
             #expect(startedAfter.claim != nil)
         }
     }
@@ -78,7 +73,7 @@ struct RedisFaultTests {
                 return
             }
             #expect(try await client.send(["SCRIPT", "FLUSH"]) == .status("OK"))
-            let started = try await Self.started(store, Self.request(drop.id, 3))
+            let started = try await store.claimStarted(Self.request(drop.id, 3))
             guard case .held = started.decision else {
                 Issue.record("a started claim after SCRIPT FLUSH got \(started.decision)")
                 return
@@ -99,7 +94,7 @@ struct RedisFaultTests {
             #expect(paused == .status("OK"))
             // Two commands, one timer per connection: each must fail at its own deadline (a
             // command the timer missed would be answered when the pause ends, and not fail).
-            let startedClaim = Task { try await Self.started(store, Self.request(drop.id, 2)) }
+            let startedClaim = Task { try await store.claimStarted(Self.request(drop.id, 2)) }
             let error = await #expect(throws: DibsError.self) { try await store.claim(Self.request(drop.id, 1)) }
             #expect(error?.code == .timeout, "\(String(describing: error))")
             let startedError = await #expect(throws: DibsError.self) { try await startedClaim.value }

@@ -66,10 +66,14 @@ public struct ConformanceHarness: Sendable {
     /// Claims for `user` with `key` (defaults to a key unique to the user and a counter).
     public func claim(_ drop: DropID, user: String, key: String) async throws -> ClaimOutcome {
         let request = ClaimRequest(drop: drop, user: try UserID(user), idempotencyKey: try IdempotencyKey(key))
-        guard startsClaims else { return try await store.claim(request) }
-        return try await withCheckedThrowingContinuation { answered in
-            store.startClaim(request) { answered.resume(with: $0) }
-        }
+        return try await startsClaims ? store.claimStarted(request) : store.claim(request)
+    }
+}
+
+extension LeaseStore {
+    /// `startClaim`, awaited: a claim sent as the HTTP server's event loop sends it.
+    public func claimStarted(_ request: ClaimRequest) async throws -> ClaimOutcome {
+        try await withCheckedThrowingContinuation { answered in startClaim(request) { answered.resume(with: $0) } }
     }
 }
 
