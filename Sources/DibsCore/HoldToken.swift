@@ -8,15 +8,9 @@ public struct HoldToken: Hashable, Sendable, CustomStringConvertible {
     /// The 16 random bytes.
     public let bytes: [UInt8]
 
-    /// Draws a new token from the system's cryptographically secure generator.
+    /// Draws a new token from the kernel's cryptographically secure generator.
     public static func random() -> HoldToken {
-        var generator = SystemRandomNumberGenerator()
-        var bytes = [UInt8](repeating: 0, count: 16)
-        for index in stride(from: 0, to: 16, by: 8) {
-            let word = generator.next() as UInt64
-            for byte in 0..<8 { bytes[index + byte] = UInt8(truncatingIfNeeded: word >> (8 * byte)) }
-        }
-        return HoldToken(uncheckedBytes: bytes)
+        HoldToken(uncheckedBytes: KernelRandom.bytes(16))
     }
 
     private init(uncheckedBytes: [UInt8]) { self.bytes = uncheckedBytes }

@@ -58,19 +58,26 @@ final class RedisConnection: Sendable {
         try await start(arguments, timeout: timeout).get()
     }
 
-    /// `start(bytes:)` for text arguments.
+    /// Sends one command; the future completes on this connection's event loop. Called on
+    /// that loop, it queues the command at once, with no hop.
     func start(_ arguments: [String], timeout: Duration) -> EventLoopFuture<RESPValue> {
-        start(bytes: arguments.map { Array($0.utf8) }, timeout: timeout)
+        var buffer = channel.allocator.buffer(capacity: RESPCodec.capacity(arguments))
+        RESPCodec.encode(arguments, into: &buffer)
+        return start(encoded: buffer, timeout: timeout)
+    }
+
+    /// `start` for arguments that are bytes.
+    func start(bytes arguments: [[UInt8]], timeout: Duration) -> EventLoopFuture<RESPValue> {
+        var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
+        RESPCodec.encode(bytes: arguments, into: &buffer)
+        return start(encoded: buffer, timeout: timeout)
     }
 
     func send(bytes arguments: [[UInt8]], timeout: Duration) async throws -> RESPValue {
         try await start(bytes: arguments, timeout: timeout).get()
     }
 
-    /// Sends one command; the future completes on this connection's event loop. Called on
-    /// that loop, it queues the command at once, with no hop.
-    func start(bytes arguments: [[UInt8]], timeout: Duration) -> EventLoopFuture<RESPValue> {
-        let encoded = RESPCodec.encode(arguments)
+    private func start(encoded: ByteBuffer, timeout: Duration) -> EventLoopFuture<RESPValue> {
         let eventLoop = channel.eventLoop
         let promise = eventLoop.makePromise(of: RESPValue.self)
         if eventLoop.inEventLoop {
@@ -114,7 +121,7 @@ final class RedisReplyHandler: ChannelInboundHandler {
         self.context = nil
     }
 
-    func enqueue(_ bytes: [UInt8], promise: EventLoopPromise<RESPValue>, timeout: Duration) {
+    func enqueue(_ command: ByteBuffer, promise: EventLoopPromise<RESPValue>, timeout: Duration) {
         guard let context, !closed else {
             promise.fail(RedisConnectionClosed())
             return
@@ -122,10 +129,8 @@ final class RedisReplyHandler: ChannelInboundHandler {
         let deadline = NIODeadline.now() + .milliseconds(timeout.wholeMilliseconds)
         waiting.append(Waiting(promise: promise, deadline: deadline))
         if sweep == nil { armSweep(at: deadline, context) }
-        var buffer = context.channel.allocator.buffer(capacity: bytes.count)
-        buffer.writeBytes(bytes)
         // A write that fails closes the channel, and `channelInactive` fails every command.
-        context.write(wrapOutboundOut(buffer), promise: nil)
+        context.write(wrapOutboundOut(command), promise: nil)
         if !flushScheduled {
             flushScheduled = true
             context.eventLoop.assumeIsolated().execute { [self] in

@@ -206,21 +206,24 @@ public struct RedisLeaseStore: LeaseStore {
             leases: leases)
     }
 
-    /// Read in pages (`SSCAN`), not with one `SMEMBERS`: the set of a large drop holds a key
-    /// per unit and more, and one call listing a million of them would stall Redis, and every
-    /// claim, at the moment the drop sells out. The set no longer changes by then (every new
-    /// key is answered "sold out"), so the pages see all of it.
+    /// The keys of `keys` whose claim is not marked `-` (first answered "sold out"). Read in
+    /// pages (`HSCAN`), not with one `HGETALL`: a large drop holds a key per unit and more, and
+    /// one call listing a million of them would stall Redis, and every claim, at the moment the
+    /// drop sells out. No key not marked is added by then (every new key is answered "sold
+    /// out"), so the pages see all of those.
     public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> {
         var keys = Set<IdempotencyKey>()
         var cursor = "0"
         repeat {
-            let reply = try await client.send(["SSCAN", Self.prefix(drop) + "won", cursor, "COUNT", "10000"])
+            let reply = try await client.send(["HSCAN", Self.prefix(drop) + "keys", cursor, "COUNT", "10000"])
             guard case .array(let page) = reply, page.count == 2, let next = page[0].text,
-                case .array(let members) = page[1]
+                case .array(let pairs) = page[1], pairs.count % 2 == 0
             else { throw unexpected(reply) }
-            for member in members {
-                guard let text = member.text else { throw unexpected(reply) }
-                keys.insert(try IdempotencyKey(text))
+            for index in stride(from: 0, to: pairs.count, by: 2) {
+                guard case .bulk(let claim) = pairs[index + 1], let key = pairs[index].text else {
+                    throw unexpected(reply)
+                }
+                if claim.first != UInt8(ascii: "-") { keys.insert(try IdempotencyKey(key)) }
             }
             cursor = next
         } while cursor != "0"

@@ -11,6 +11,17 @@ import Testing
         #expect(try HoldToken(token.description.uppercased()) == token)
     }
 
+    /// Tokens come from a pool refilled 4 KiB (256 tokens) at a time, shared by every thread:
+    /// tokens drawn at once across refills are still all different.
+    @Test func tokensDrawnConcurrentlyAcrossRefillsDiffer() async {
+        let tokens = await withTaskGroup(of: [HoldToken].self) { group in
+            for _ in 0..<8 { group.addTask { (0..<500).map { _ in HoldToken.random() } } }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(tokens.count == 4000 && Set(tokens).count == 4000)
+        #expect(!tokens.contains { $0.bytes.allSatisfy { $0 == 0 } })
+    }
+
     @Test func hashMatchesOnlyItsToken() throws {
         let token = HoldToken.random()
         let hash = token.hash

@@ -1,6 +1,7 @@
 import DibsCore
 import Foundation
 import LeaseStoreConformance
+import NIOCore
 import Testing
 
 @testable import DibsRedis
@@ -140,16 +141,19 @@ struct RedisFaultTests {
             let drop = try Self.opened("many-keys", units: 100)
             try await store.createDrop(drop)
             _ = try await store.claim(Self.request(drop.id, 1))
-            // 25,000 more keys: several pages of SSCAN.
-            let set = RedisLeaseStore.prefix(drop.id) + "won"
+            // 50,000 more keys, several pages of HSCAN: every other one first answered "sold
+            // out" (its claim marked '-'), which is not an answered key.
+            let hash = RedisLeaseStore.prefix(drop.id) + "keys"
             for batch in 0..<25 {
-                _ = try await client.send(["SADD", set] + (0..<1_000).map { "bulk-\(batch)-\($0)" })
+                _ = try await client.send(
+                    ["HSET", hash] + (0..<1_000).flatMap { ["bulk-\(batch)-\($0)", "7", "sold-\(batch)-\($0)", "-8"] })
             }
             let keys = try await store.answeredKeys(drop: drop.id)
             #expect(keys.count == 25_001)
             let first = try IdempotencyKey("k-1")
             let last = try IdempotencyKey("bulk-24-999")
             #expect(keys.contains(first) && keys.contains(last))
+            #expect(!keys.contains(try IdempotencyKey("sold-0-0")))
         }
     }
 }
@@ -171,8 +175,15 @@ struct RedisFaultTests {
 
 @Suite struct RESPCodecTests {
     @Test func encodesAndDecodes() throws {
-        let encoded = RESPCodec.encode([Array("SET".utf8), Array("k".utf8), [0, 255]])
-        #expect(String(decoding: encoded.prefix(13), as: UTF8.self) == "*3\r\n$3\r\nSET\r\n")
+        var bytes = ByteBuffer()
+        RESPCodec.encode(bytes: [Array("SET".utf8), Array("k".utf8), [0, 255]], into: &bytes)
+        #expect(
+            Array(bytes.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n".utf8) + [0, 255, 13, 10])
+        // Lengths count UTF-8 bytes; an argument of 10 or more bytes has a two-digit length.
+        var text = ByteBuffer()
+        RESPCodec.encode(["GET", "é", "", String(repeating: "x", count: 12)], into: &text)
+        #expect(String(buffer: text) == "*4\r\n$3\r\nGET\r\n$2\r\né\r\n$0\r\n\r\n$12\r\nxxxxxxxxxxxx\r\n")
+        #expect(RESPCodec.capacity(["GET", "é", "", String(repeating: "x", count: 12)]) >= text.readableBytes)
         let decoder = RESPDecoder()
         let wire = Array("+OK\r\n:42\r\n$-1\r\n*2\r\n$1\r\na\r\n-ERR no\r\n$3\r\nab".utf8)
         try wire.withUnsafeBytes { try decoder.feed($0) }

@@ -428,6 +428,14 @@ func verifyAnsweredKeys(_ h: ConformanceHarness) async throws {
     try expect(waitingAgain.rejection == .soldOut, "a waitlisted shopper on a sold drop got \(waitingAgain.decision)")
     let replayed = try await h.claim(drop, user: "a", key: "limited")
     try expect(replayed.rejection == .limitReached, "the limit answer replayed as \(replayed.decision)")
+    // A key first answered "sold out" replays that answer, and is still its shopper's alone.
+    let soldOutAgain = try await h.claim(drop, user: "c", key: "sold-out")
+    try expect(
+        soldOutAgain.replayed && soldOutAgain.claim == soldOut.claim && soldOutAgain.rejection == .soldOut,
+        "the sold-out answer replayed as \(soldOutAgain)")
+    try await expectError(.idempotencyKeyReused, "a sold-out key, other shopper") {
+        try await h.claim(drop, user: "d", key: "sold-out")
+    }
     let after = try await h.store.answeredKeys(drop: drop)
     try expect(after == keys, "answered keys after the sale are \(after.map(\.rawValue).sorted())")
 }
