@@ -14,7 +14,8 @@ import DibsCore
 /// shopper → live claims), `wl` (list: the waitlist), `entries`, `limbo` (set of units whose
 /// confirm began but did not finish before the lease ran out; see `RedisLeaseStore.confirm`),
 /// and `c:<n>` per claim (hash: u user, st state, unit, f fence, x expiry, th token hash, fs/fp/
-/// fu/ff/fx the first answer, rj rejection, or order ref).
+/// fx the first answer — a claim's unit and fence never change once set, so a first answer
+/// `held` has them in unit and f —, rj rejection, or order ref).
 ///
 /// A lease is its unit's entries in `exp` and `holder`, written and removed together; there is
 /// no key per lease (`SET lease NX PX`): every script settles the leases that ran out before it
@@ -39,7 +40,7 @@ public enum LeaseScripts {
           local fields = {'st', 'held', 'unit', unit, 'f', fence, 'x', exp}
           if first then
             for _, value in ipairs(first) do fields[#fields + 1] = value end
-            for _, value in ipairs({'fs', 'held', 'fu', unit, 'ff', fence, 'fx', exp}) do fields[#fields + 1] = value end
+            for _, value in ipairs({'fs', 'held', 'fx', exp}) do fields[#fields + 1] = value end
           end
           redis.call('HSET', K .. 'c:' .. c, unpack(fields))
           return fence, exp
@@ -101,13 +102,16 @@ public enum LeaseScripts {
         -- hold token}: the token (kept with the claim) only in a claim's replay of its first answer.
         local function answer(code, c, replayed, first)
           if not c then return {code, '', '', '', '', '', '', '', '', '0', '', ''} end
-          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fu', 'ff', 'fx',
-                               'tk')
+          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fx', 'tk')
           local st, unit, f, x = h[2], h[4], h[5], h[6]
-          if first then st, unit, f, x = h[9], h[10], h[11], h[12] end
+          if first then
+            st, x = h[9], h[10]
+            -- A claim first waitlisted may hold a unit now; its first answer had none.
+            if st ~= 'held' then unit, f = nil, nil end
+          end
           if st == 'confirming' then st = 'held' end
           return {code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
-                  replayed and '1' or '0', h[8] or '', first and h[13] or ''}
+                  replayed and '1' or '0', h[8] or '', first and h[11] or ''}
         end
         local function fail(code) return answer(code, nil) end
         local function claim_of(n)
@@ -205,18 +209,22 @@ public enum LeaseScripts {
             -- "Limit reached", "waitlisted" and "sold out" may each be wrong while a lease that ran
             -- out is unsettled (the shopper's own, a unit that would come free): before giving
             -- one, settle on, a batch at a time, until the answer is certain.
-            local function at_limit() return tonumber(redis.call('HGET', K .. 'live', user) or '0') >= limit end
-            local limited = at_limit()
-            while limited and unsettled(now) do
-              settle(now, ttl, SETTLE_BATCH)
-              limited = at_limit()
+            -- The shopper's place under the limit is taken first (one command where a check and
+            -- a count were two) and given back when the claim gets no unit, line or entry.
+            local live = redis.call('HINCRBY', K .. 'live', user, 1)
+            if live > limit then
+              live = redis.call('HINCRBY', K .. 'live', user, -1)
+              while live >= limit and unsettled(now) do
+                settle(now, ttl, SETTLE_BATCH)
+                live = tonumber(redis.call('HGET', K .. 'live', user))
+              end
+              if live >= limit then return reject('limit-reached') end
+              redis.call('HINCRBY', K .. 'live', user, 1)
             end
-            if limited then return reject('limit-reached') end
             if d[5] == 'draw' then
               local n = redis.call('INCR', K .. 'entries')
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3],
                          'tk', ARGV[4])
-              redis.call('HINCRBY', K .. 'live', user, '1')
               won()
               return first('entered', nil, nil, nil, nil, n)
             end
@@ -239,7 +247,6 @@ public enum LeaseScripts {
             if unit then
               redis.call('INCR', K .. 'held')
               local fence, exp = lease_unit(unit, c, now, ttl, {'u', user, 'k', key, 'th', ARGV[3], 'tk', ARGV[4]})
-              redis.call('HINCRBY', K .. 'live', user, '1')
               won()
               return first('held', nil, unit, fence, exp)
             end
@@ -247,10 +254,10 @@ public enum LeaseScripts {
               local position = redis.call('RPUSH', K .. 'wl', c)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
                          'th', ARGV[3], 'tk', ARGV[4])
-              redis.call('HINCRBY', K .. 'live', user, '1')
               won()
               return first('waitlisted', nil, nil, nil, nil, position)
             end
+            redis.call('HINCRBY', K .. 'live', user, -1)
             return reject('sold-out')
             """)
 

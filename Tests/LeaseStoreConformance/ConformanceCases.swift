@@ -235,6 +235,11 @@ func verifyRelease(_ h: ConformanceHarness) async throws {
     try expect(
         promoted.state == .held && promoted.unit == held.unit, "release did not promote the waitlist: \(promoted)")
     try expect(promoted.fence! > held.fence, "the promoted lease did not get a higher fence")
+    // A replay answers as the claim was first answered: a place in line, not the unit it holds now.
+    let replayed = try await h.claim(drop, user: "second", key: "b")
+    try expect(
+        replayed.replayed && replayed.waitlistPosition == 1 && replayed.held == nil,
+        "the promoted claim's replay was \(replayed.decision)")
     try await expectError(.staleFence, "confirm of the promoted claim under the released fence") {
         try await h.store.confirm(ConfirmRequest(claim: waiting, holdToken: waitingToken, fence: held.fence))
     }
@@ -243,6 +248,19 @@ func verifyRelease(_ h: ConformanceHarness) async throws {
     try expect(back.state == .released, "second release gave \(back.state)")
     let snapshot = try await h.store.inspect(drop: drop)
     try expect(snapshot.free == 1 && snapshot.held == 0, "after release: \(snapshot.free) free, \(snapshot.held) held")
+
+    // A shopper answered "sold out" while every unit was held and the line full holds nothing
+    // against their limit: once a unit comes back, a new claim of theirs gets it.
+    let full = try await h.makeDrop("release-full", units: 1, waitlistCapacity: 0)
+    let holder = try await h.claim(full, user: "holder", key: "a")
+    let turnedAway = try await h.claim(full, user: "late", key: "b")
+    guard let holderClaim = holder.claim, let holderToken = holder.holdToken, turnedAway.rejection == .soldOut else {
+        throw ConformanceFailure(
+            description: "expected held then sold out, got \(holder.decision), \(turnedAway.decision)")
+    }
+    _ = try await h.store.release(claim: holderClaim, holdToken: holderToken)
+    let again = try await h.claim(full, user: "late", key: "c")
+    try expect(again.held != nil, "a shopper once answered sold out got \(again.decision) for a unit given back")
     let third = try await h.claim(drop, user: "third", key: "c")
     try expect(third.held?.unit == held.unit, "the released unit was not claimable: \(third.decision)")
     // Leaving the waitlist: the lapsed claim is not promoted later.
