@@ -61,23 +61,10 @@ final class RedisConnection: Sendable {
     /// Sends one command; the future completes on this connection's event loop. Called on
     /// that loop, it queues the command at once, with no hop.
     func start(_ arguments: [String], timeout: Duration) -> EventLoopFuture<RESPValue> {
+        let arguments = arguments.lazy.map(\.utf8)
         var buffer = channel.allocator.buffer(capacity: RESPCodec.capacity(arguments))
         RESPCodec.encode(arguments, into: &buffer)
-        return start(encoded: buffer, timeout: timeout)
-    }
-
-    /// `start` for arguments that are bytes.
-    func start(bytes arguments: [[UInt8]], timeout: Duration) -> EventLoopFuture<RESPValue> {
-        var buffer = channel.allocator.buffer(capacity: arguments.reduce(16) { $0 + $1.count + 16 })
-        RESPCodec.encode(bytes: arguments, into: &buffer)
-        return start(encoded: buffer, timeout: timeout)
-    }
-
-    func send(bytes arguments: [[UInt8]], timeout: Duration) async throws -> RESPValue {
-        try await start(bytes: arguments, timeout: timeout).get()
-    }
-
-    private func start(encoded: ByteBuffer, timeout: Duration) -> EventLoopFuture<RESPValue> {
+        let encoded = buffer
         let eventLoop = channel.eventLoop
         let promise = eventLoop.makePromise(of: RESPValue.self)
         if eventLoop.inEventLoop {
