@@ -4,6 +4,7 @@ import Foundation
 /// only on processes the run started, never on a server it was pointed at.
 final class ServerUnderTest: @unchecked Sendable {
     private let command: [String]
+    private let environment: [String: String]
     private var process: Process?
     private let lock = NSLock()
 
@@ -11,6 +12,14 @@ final class ServerUnderTest: @unchecked Sendable {
     /// it must name a fixed port, so a restarted server is found where the old one was.
     init(command: [String]) {
         self.command = command
+        // A restarted server reads what the killed one kept only with the same hold-token
+        // key, as every instance of a deployment has: one for the run when none is set.
+        var environment = ProcessInfo.processInfo.environment
+        if environment["DIBS_HOLD_TOKEN_KEY"] == nil {
+            environment["DIBS_HOLD_TOKEN_KEY"] = (0..<32).map { _ in String(format: "%02x", UInt8.random(in: 0...255)) }
+                .joined()
+        }
+        self.environment = environment
     }
 
     /// Starts the server and waits (up to 30 s) until it says it listens; returns its port.
@@ -19,6 +28,7 @@ final class ServerUnderTest: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: command[0])
         process.arguments = Array(command.dropFirst())
+        process.environment = environment
         let output = Pipe()
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice

@@ -76,7 +76,9 @@ public func runServer(
             let client = RedisClient(url: redisURL, configuration: options, logger: logger)
             redis = client
             let ledger = PostgresSaleLedger(client: postgres, server: postgresURL, logger: logger)
-            stores.append(RedisLeaseStore(client: client, ledger: ledger))
+            var storeOptions = RedisLeaseStore.Configuration()
+            storeOptions.holdTokenSeal = configuration.settings.holdTokenSeal
+            stores.append(RedisLeaseStore(client: client, ledger: ledger, configuration: storeOptions))
             idempotency = RedisIdempotencyStore(client: client)
             limiter = RedisRateLimiter(client: client)
         }

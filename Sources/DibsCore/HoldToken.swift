@@ -15,6 +15,12 @@ public struct HoldToken: Hashable, Sendable, CustomStringConvertible {
 
     private init(uncheckedBytes: [UInt8]) { self.bytes = uncheckedBytes }
 
+    /// The token of 16 bytes, or nil.
+    init?(bytes: [UInt8]) {
+        guard bytes.count == 16 else { return nil }
+        self.bytes = bytes
+    }
+
     /// Parses the 32 lowercase or uppercase hex digits of a token.
     public init(_ text: String) throws(DibsError) {
         guard let bytes = Hex.decode(text), bytes.count == 16 else {

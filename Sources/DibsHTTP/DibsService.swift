@@ -74,16 +74,21 @@ public final class DibsService: Sendable {
             // A store that keeps tokens replays the first answer whole: rendered again, it is
             // the same bytes. Otherwise the answer this service kept has the token.
             if outcome.replayed && outcome.holdToken == nil && Self.carriesToken(outcome.decision),
-                let kept = try await self.idempotency.peek(key: scoped(), fingerprint: fingerprint())
+                let kept = try await self.idempotency.peek(key: scoped(), fingerprint: fingerprint()),
+                let replay = try self.replayKeptClaim(kept, scoped())
             {
-                return try self.replay(kept)
+                return replay
             }
             // A replay whose answer was not kept (the process died between the store and the
-            // write, or the answer outlived its 25 h) is the store's: the outcome, no token.
+            // write, the answer outlived its 25 h, or it was sealed with another key) is the
+            // store's: the outcome, no token.
             let response = self.render(outcome, drop: drop)
             if outcome.holdToken != nil && !outcome.replayed && !store.keepsHoldTokens {
+                // Kept sealed, as hex (the stores keep bodies as text): the answer has the token,
+                // which is stored nowhere in the clear.
+                let sealed = self.settings.holdTokenSeal.seal(response.body, context: Array(scoped().utf8))
                 let record = IdempotencyRecord(
-                    fingerprint: fingerprint(), status: response.status, body: response.body)
+                    fingerprint: fingerprint(), status: response.status, body: Array(Hex.encode(sealed).utf8))
                 do {
                     try await self.idempotency.complete(
                         key: scoped(), record: record, keepFor: self.settings.idempotencyKeepFor)
@@ -186,6 +191,16 @@ public final class DibsService: Sendable {
             then(response)
         }
         return .started
+    }
+
+    /// A kept claim answer, opened; nil when it does not open (sealed with another key).
+    private func replayKeptClaim(_ kept: IdempotencyStart, _ scopedKey: String) throws -> APIResponse? {
+        guard case .completed(let record) = kept else { return try replay(kept) }
+        guard let sealed = Hex.decode(String(decoding: record.body, as: UTF8.self)),
+            let body = settings.holdTokenSeal.open(sealed, context: Array(scopedKey.utf8))
+        else { return nil }
+        return APIResponse(
+            replaying: IdempotencyRecord(fingerprint: record.fingerprint, status: record.status, body: body))
     }
 
     private static func carriesToken(_ decision: ClaimOutcome.Decision) -> Bool {

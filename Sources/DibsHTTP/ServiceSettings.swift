@@ -17,6 +17,11 @@ public struct ServiceSettings: Sendable {
     public var apiKeyCacheFor: Duration = .seconds(5)
     /// How long a drop's backend and cancelled flag are trusted before they are read again.
     public var dropCacheFor: Duration = .seconds(2)
+    /// Seals the hold tokens kept for replays: with each claim in Redis, and in the answers
+    /// this service keeps for claims on Postgres. Every instance serving the same stores
+    /// needs the same key (`--hold-token-key`); the default is this process's own, so after a
+    /// restart a replay comes without its token.
+    public var holdTokenSeal = HoldTokenSeal.random()
     /// The backend of a drop created without one.
     public var defaultBackend: String
 

@@ -13,9 +13,10 @@ import DibsCore
 /// Idempotency-Key → claim, `-claim` when its first answer was "sold out"), `live` (hash
 /// shopper → live claims), `wl` (list: the waitlist), `entries`, `limbo` (set of units whose
 /// confirm began but did not finish before the lease ran out; see `RedisLeaseStore.confirm`),
-/// and `c:<n>` per claim (hash: u user, st state, unit, f fence, x expiry, th token hash, fs/fp/
-/// fx the first answer — a claim's unit and fence never change once set, so a first answer
-/// `held` has them in unit and f —, rj rejection, or order ref).
+/// and `c:<n>` per claim (hash: u user, st state, unit, f fence, x expiry, th token hash, tk the
+/// token masked (`HoldTokenSeal`) for replays, fs/fp/fx the first answer — a claim's unit and
+/// fence never change once set, so a first answer `held` has them in unit and f —, rj
+/// rejection, or order ref).
 ///
 /// A lease is its unit's entries in `exp` and `holder`, written and removed together; there is
 /// no key per lease (`SET lease NX PX`): every script settles the leases that ran out before it
@@ -99,10 +100,12 @@ public enum LeaseScripts {
           return redis.call('HMGET', K .. 'cfg', 'units', 'ttl', 'limit', 'cap', 'mode', 'opens', 'closes')
         end
         -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order,
-        -- hold token}: the token (kept with the claim) only in a claim's replay of its first answer.
+        -- hold token}: the token (kept with the claim, masked, followed by its hash) only in a
+        -- claim's replay of its first answer.
         local function answer(code, c, replayed, first)
           if not c then return {code, '', '', '', '', '', '', '', '', '0', '', ''} end
-          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fx', 'tk')
+          local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fx', 'tk',
+                               'th')
           local st, unit, f, x = h[2], h[4], h[5], h[6]
           if first then
             st, x = h[9], h[10]
@@ -111,7 +114,7 @@ public enum LeaseScripts {
           end
           if st == 'confirming' then st = 'held' end
           return {code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
-                  replayed and '1' or '0', h[8] or '', first and h[11] or ''}
+                  replayed and '1' or '0', h[8] or '', first and h[11] and (h[11] .. h[12]) or ''}
         end
         local function fail(code) return answer(code, nil) end
         local function claim_of(n)
@@ -167,9 +170,10 @@ public enum LeaseScripts {
             return 'ok'
             """)
 
-    /// ARGV: user, Idempotency-Key, token hash (hex), token. The token is kept with the claim
-    /// (`tk`), written in the same step, so a replay of the first answer carries it even when
-    /// the process that answered first died before anything else was written.
+    /// ARGV: user, Idempotency-Key, token hash (hex), token masked. The masked token is kept
+    /// with the claim (`tk`), written in the same step, so a replay of the first answer
+    /// carries it even when the process that answered first died before anything else was
+    /// written.
     public static let claim = Script(
         prelude + """
             local d = cfg()

@@ -24,7 +24,7 @@ import Logging
 /// The confirm answers success only after step 2, so a 2xx means the sale is in Postgres.
 public struct RedisLeaseStore: LeaseStore {
     public var backendName: String { "redis" }
-    /// The claim script keeps each token with its claim.
+    /// The claim script keeps each token with its claim, masked (`Configuration.holdTokenSeal`).
     public var keepsHoldTokens: Bool { true }
     /// Zero: the claim script checks `sold` first, atomically with recording its answer.
     public var soldAnswersSettle: Duration { .zero }
@@ -34,6 +34,9 @@ public struct RedisLeaseStore: LeaseStore {
         /// How much longer a lease lives once its confirm has begun, so it cannot run out
         /// while the sale is written to Postgres.
         public var confirmGrace: Duration = .seconds(30)
+        /// Masks the token kept with each claim (for its replay). Every process serving a
+        /// drop needs the same key; the default is this process's own.
+        public var holdTokenSeal = HoldTokenSeal.random()
 
         /// The defaults.
         public init() {}
@@ -86,8 +89,8 @@ public struct RedisLeaseStore: LeaseStore {
     public func claim(_ request: ClaimRequest) async throws -> ClaimOutcome {
         let token = HoldToken.random()
         let reply = try await client.eval(
-            LeaseScripts.claim, keys: [Self.prefix(request.drop)], arguments: Self.claimArguments(request, token))
-        return try Self.claimOutcome(reply, request, token)
+            LeaseScripts.claim, keys: [Self.prefix(request.drop)], arguments: claimArguments(request, token))
+        return try claimOutcome(reply, request, token)
     }
 
     /// The claim script's one round trip, answered on the event loop of the Redis connection
@@ -97,20 +100,30 @@ public struct RedisLeaseStore: LeaseStore {
     ) {
         let token = HoldToken.random()
         client.startEval(
-            LeaseScripts.claim, keys: [Self.prefix(request.drop)], arguments: Self.claimArguments(request, token)
-        ) { reply in
-            done(reply.mapError { $0 }.flatMap { reply in Result { try Self.claimOutcome(reply, request, token) } })
+            LeaseScripts.claim, keys: [Self.prefix(request.drop)], arguments: claimArguments(request, token)
+        ) { [self] reply in
+            done(reply.mapError { $0 }.flatMap { reply in Result { try claimOutcome(reply, request, token) } })
         }
     }
 
-    private static func claimArguments(_ request: ClaimRequest, _ token: HoldToken) -> [String] {
-        [request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description, token.description]
+    private func claimArguments(_ request: ClaimRequest, _ token: HoldToken) -> [String] {
+        [
+            request.user.rawValue, request.idempotencyKey.rawValue, token.hash.description,
+            configuration.holdTokenSeal.mask(token, drop: request.drop, key: request.idempotencyKey),
+        ]
     }
 
-    private static func claimOutcome(_ reply: RESPValue, _ request: ClaimRequest, _ token: HoldToken) throws(DibsError)
+    private func claimOutcome(_ reply: RESPValue, _ request: ClaimRequest, _ token: HoldToken) throws(DibsError)
         -> ClaimOutcome
     {
-        let answer = try StoreAnswer(reply, drop: request.drop)
+        let seal = configuration.holdTokenSeal
+        let answer = try StoreAnswer(reply, drop: request.drop) { kept in
+            // The masked token (32 hex digits), then its hash (64).
+            guard kept.utf8.count == 96, let hash = try? HoldTokenHash(hex: String(kept.dropFirst(32))) else {
+                return nil
+            }
+            return seal.unmask(String(kept.prefix(32)), hash: hash, drop: request.drop, key: request.idempotencyKey)
+        }
         if answer.code == "idempotency-key-reused" {
             throw DibsError(
                 .idempotencyKeyReused, "Idempotency-Key \(request.idempotencyKey) was used for another shopper's claim")
@@ -264,8 +277,9 @@ struct SimulatedCrash: Error {}
 
 extension StoreAnswer {
     /// Decodes a script's answer: {code, claim, user, state, rejection, unit, fence, expires,
-    /// position, replayed, order ref, kept hold token}, empty strings for nothing.
-    init(_ reply: RESPValue, drop: DropID) throws(DibsError) {
+    /// position, replayed, order ref, kept hold token (masked, and its hash: `openToken` opens
+    /// it)}, empty strings for nothing.
+    init(_ reply: RESPValue, drop: DropID, openToken: (String) -> HoldToken? = { _ in nil }) throws(DibsError) {
         guard case .array(let parts) = reply, parts.count == 12 else {
             if case .error(let message) = reply {
                 throw DibsError(.internalError, "Redis refused a script: \(message)")
@@ -287,6 +301,6 @@ extension StoreAnswer {
         position = text(8).flatMap { Int($0) }
         replayed = text(9) == "1"
         orderRef = text(10)
-        keptToken = text(11).flatMap { try? HoldToken($0) }
+        keptToken = text(11).flatMap(openToken)
     }
 }

@@ -53,6 +53,14 @@ struct Serve: AsyncParsableCommand {
     var redisConnections: Int?
     @Option(help: "Log level: trace, debug, info, notice, warning, error (env: DIBS_LOG_LEVEL; default info).")
     var logLevel: String?
+    @Option(
+        help: """
+            64 hex digits (openssl rand -hex 32) sealing the hold tokens kept for replays; every \
+            instance needs the same; prefer the variable, as a flag shows in `ps` \
+            (env: DIBS_HOLD_TOKEN_KEY; default: a key of this process's own, so a replay after a \
+            restart comes without its token).
+            """)
+    var holdTokenKey: String?
 
     func run() async throws {
         var logger = Logger(label: "dibs.serve")
@@ -94,6 +102,17 @@ struct Serve: AsyncParsableCommand {
             settings.perShopperLimit = try rate(text, "shopper")
         }
         if let text = ratePerIP ?? environment("DIBS_RATE_PER_IP") { settings.perIPLimit = try rate(text, "IP") }
+        if let text = holdTokenKey ?? environment("DIBS_HOLD_TOKEN_KEY") {
+            do { settings.holdTokenSeal = try HoldTokenSeal(hex: text) } catch {
+                throw ValidationError("the hold-token key (DIBS_HOLD_TOKEN_KEY) is 64 hex digits: openssl rand -hex 32")
+            }
+        } else if storeName == "servers" {
+            logger.warning(
+                """
+                no DIBS_HOLD_TOKEN_KEY: the hold tokens kept for replays are sealed with a key of this \
+                process's own, so after a restart, or on another instance, a replay comes without its token
+                """)
+        }
         configuration.settings = settings
 
         let keys = memoryKeys

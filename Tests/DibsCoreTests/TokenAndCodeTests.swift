@@ -44,6 +44,59 @@ import Testing
     }
 }
 
+@Suite struct HoldTokenSealTests {
+    let drop = try! DropID("sneakers")
+    let key = try! IdempotencyKey("key-1")
+
+    @Test func aMaskedTokenShowsOnlyWithItsKeyAndClaim() throws {
+        let seal = HoldTokenSeal.random()
+        let token = HoldToken.random()
+        let masked = seal.mask(token, drop: drop, key: key)
+        // 32 hex digits, as the token, and not the token.
+        #expect(masked.count == 32 && masked != token.description)
+        #expect(seal.unmask(masked, hash: token.hash, drop: drop, key: key) == token)
+        // One pad per claim: the same claim masks the same way, another claim another way.
+        #expect(seal.mask(token, drop: drop, key: key) == masked)
+        #expect(seal.mask(token, drop: drop, key: try IdempotencyKey("key-2")) != masked)
+        #expect(seal.mask(token, drop: try DropID("boots"), key: key) != masked)
+        // Another key, another claim, another hash, or a changed digit: no token.
+        #expect(HoldTokenSeal.random().unmask(masked, hash: token.hash, drop: drop, key: key) == nil)
+        #expect(seal.unmask(masked, hash: token.hash, drop: drop, key: try IdempotencyKey("key-2")) == nil)
+        #expect(seal.unmask(masked, hash: token.hash, drop: try DropID("boots"), key: key) == nil)
+        #expect(seal.unmask(masked, hash: HoldToken.random().hash, drop: drop, key: key) == nil)
+        var changed = Array(masked.utf8)
+        changed[7] = changed[7] == UInt8(ascii: "0") ? UInt8(ascii: "1") : UInt8(ascii: "0")
+        #expect(seal.unmask(String(decoding: changed, as: UTF8.self), hash: token.hash, drop: drop, key: key) == nil)
+        #expect(seal.unmask("not hex", hash: token.hash, drop: drop, key: key) == nil)
+        #expect(seal.unmask(masked + "00", hash: token.hash, drop: drop, key: key) == nil)
+    }
+
+    @Test func aSealedAnswerOpensOnlyWithItsKeyAndContext() throws {
+        let hex = String(repeating: "ab", count: 32)
+        let token = HoldToken.random()
+        let masked = try HoldTokenSeal(hex: hex).mask(token, drop: drop, key: key)
+        #expect(
+            try HoldTokenSeal(hex: hex.uppercased()).unmask(masked, hash: token.hash, drop: drop, key: key) == token)
+        let body = Array(#"{"hold_token":"\#(token)"}"#.utf8)
+        let seal = try HoldTokenSeal(hex: hex)
+        let box = seal.seal(body, context: Array("a".utf8))
+        #expect(!String(decoding: box, as: UTF8.self).contains(token.description))
+        #expect(seal.seal(body, context: Array("a".utf8)) != box, "each seal has its own nonce")
+        #expect(try HoldTokenSeal(hex: hex).open(box, context: Array("a".utf8)) == body)
+        #expect(seal.open(box, context: Array("b".utf8)) == nil)
+        #expect(HoldTokenSeal.random().open(box, context: Array("a".utf8)) == nil)
+        var changed = box
+        changed[20] ^= 1
+        #expect(seal.open(changed, context: Array("a".utf8)) == nil)
+        #expect(seal.open([], context: Array("a".utf8)) == nil)
+    }
+
+    @Test(arguments: ["", "abc", String(repeating: "0", count: 62), String(repeating: "g", count: 64)])
+    func malformedKeysAreRefused(_ hex: String) {
+        #expect(throws: DibsError.self) { try HoldTokenSeal(hex: hex) }
+    }
+}
+
 @Suite struct HumanCodeTests {
     @Test func roundTripsAndForgivesPeople() throws {
         for _ in 0..<200 {

@@ -20,7 +20,7 @@ struct TestServer {
 
     init(
         settings adjust: (inout ServiceSettings) -> Void = { _ in }, store: (any LeaseStore)? = nil,
-        clock: ManualClock = ManualClock(start: SystemClock().now())
+        idempotency: (any IdempotencyStore)? = nil, clock: ManualClock = ManualClock(start: SystemClock().now())
     ) throws {
         self.clock = clock
         var settings = ServiceSettings(defaultBackend: "memory")
@@ -39,7 +39,8 @@ struct TestServer {
         storefrontKeyID = sf.id
         service = DibsService(
             stores: [store ?? MemoryLeaseStore(clock: clock)], directory: MemoryDropDirectory(), keys: keys,
-            idempotency: MemoryIdempotencyStore(clock: clock), limiter: InProcessRateLimiter(clock: clock),
+            idempotency: idempotency ?? MemoryIdempotencyStore(clock: clock),
+            limiter: InProcessRateLimiter(clock: clock),
             settings: settings, metrics: DibsMetrics(), clock: clock, logger: Logger(label: "test"))
     }
 

@@ -60,6 +60,39 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
         }
     }
 
+    /// A store that keeps only the token's hash (as Postgres): the service keeps the claim's
+    /// answer for a retry, sealed, and a kept answer that does not open (sealed with another
+    /// key) gives the store's replay, without the token.
+    func testAClaimAnswerKeptByTheServiceIsSealed() async throws {
+        let kept = KeptAnswers()
+        let server = try TestServer(store: GatedStore(keepsHoldTokens: false), idempotency: kept)
+        try await server.test { api in
+            try await api.createDrop("d", units: 2)
+            let first = try await api.claim("d", user: "ann", key: "k1")
+            XCTAssertEqual(first.status, 201, first.text)
+            let token = try XCTUnwrap(first.string("hold_token"))
+            let key = "\(server.storefrontKeyID):claim:d:k1"
+            let record = try XCTUnwrap(kept.completed[key], "the answer was not kept: \(kept.completed.keys)")
+            let body = String(decoding: record.body, as: UTF8.self)
+            XCTAssertFalse(body.contains(token), "the token is kept in the clear")
+            XCTAssertFalse(body.contains("hold_token"), "the answer is kept in the clear")
+
+            let again = try await api.claim("d", user: "ann", key: "k1")
+            XCTAssertEqual(again.text, first.text, "the kept answer opens to the first answer")
+            XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+
+            // Sealed with another key (a changed byte does the same): the outcome, no token.
+            try kept.replaceBody(of: key, with: Array(body.replacingOccurrences(of: "0", with: "1").utf8))
+            let elsewhere = try await api.claim("d", user: "ann", key: "k1")
+            XCTAssertEqual(elsewhere.status, 201, elsewhere.text)
+            XCTAssertEqual(elsewhere.string("claim"), first.string("claim"))
+            XCTAssertEqual(elsewhere.int("unit"), first.int("unit"))
+            XCTAssertTrue(elsewhere.json.keys.contains("hold_token"))
+            XCTAssertNil(elsewhere.string("hold_token"))
+            XCTAssertEqual(elsewhere.json["replayed"] as? Bool, true)
+        }
+    }
+
     func testSameKeyWithAnotherBodyIs422() async throws {
         try await TestServer().test { api in
             try await api.createDrop("d", units: 5)
@@ -264,20 +297,22 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
 /// A memory store whose confirms can be held at a gate, and whose claims can be made to
 /// fail once: to catch the HTTP layer with a request in flight, or with a store that is down.
 /// Its sold-answers settle is chosen: zero like Redis, or a time like Postgres; so is a delay
-/// before every claim's answer (a slow store).
+/// before every claim's answer (a slow store), and whether it keeps tokens (or, like
+/// Postgres, replays a claim without its token).
 final class GatedStore: LeaseStore, Sendable {
     private let inner = MemoryLeaseStore()
     let soldAnswersSettle: Duration
     let claimDelay: Duration
-    init(soldAnswersSettle: Duration = .zero, claimDelay: Duration = .zero) {
+    let keepsHoldTokens: Bool
+    init(soldAnswersSettle: Duration = .zero, claimDelay: Duration = .zero, keepsHoldTokens: Bool = true) {
         self.soldAnswersSettle = soldAnswersSettle
         self.claimDelay = claimDelay
+        self.keepsHoldTokens = keepsHoldTokens
     }
     private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
     private let claimCalls = Mutex(0)
     var claims: Int { claimCalls.withLock { $0 } }
     var backendName: String { "memory" }
-    var keepsHoldTokens: Bool { true }
 
     func close() { state.withLock { $0.closed = true } }
     func open() { state.withLock { $0.closed = false } }
@@ -296,7 +331,9 @@ final class GatedStore: LeaseStore, Sendable {
         }
         if fail { throw DibsError(.storeUnavailable, "the test says the store is down") }
         claimCalls.withLock { $0 += 1 }
-        return try await inner.claim(request)
+        let outcome = try await inner.claim(request)
+        guard outcome.replayed && !keepsHoldTokens else { return outcome }
+        return ClaimOutcome(claim: outcome.claim, decision: outcome.decision, holdToken: nil, replayed: true)
     }
 
     func createDrop(_ config: DropConfig) async throws { try await inner.createDrop(config) }
@@ -320,4 +357,28 @@ final class GatedStore: LeaseStore, Sendable {
     func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {
         try await inner.reschedule(drop: drop, opensAt: opensAt, closesAt: closesAt)
     }
+}
+
+/// The memory idempotency store, with the records completed open to the test.
+final class KeptAnswers: IdempotencyStore, Sendable {
+    private let inner = MemoryIdempotencyStore()
+    private let records = Mutex<[String: IdempotencyRecord]>([:])
+    var completed: [String: IdempotencyRecord] { records.withLock { $0 } }
+
+    func replaceBody(of key: String, with body: [UInt8]) throws {
+        let record = try XCTUnwrap(completed[key])
+        complete(
+            key: key, record: IdempotencyRecord(fingerprint: record.fingerprint, status: record.status, body: body),
+            keepFor: .seconds(3600))
+    }
+
+    func begin(key: String, fingerprint: [UInt8], pendingFor: Duration) -> IdempotencyStart {
+        inner.begin(key: key, fingerprint: fingerprint, pendingFor: pendingFor)
+    }
+    func peek(key: String, fingerprint: [UInt8]) -> IdempotencyStart? { inner.peek(key: key, fingerprint: fingerprint) }
+    func complete(key: String, record: IdempotencyRecord, keepFor: Duration) {
+        records.withLock { $0[key] = record }
+        inner.complete(key: key, record: record, keepFor: keepFor)
+    }
+    func abandon(key: String) { inner.abandon(key: key) }
 }
