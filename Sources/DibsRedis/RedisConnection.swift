@@ -61,7 +61,8 @@ final class RedisConnection: Sendable {
     /// Sends one command; the future completes on this connection's event loop. Called on
     /// that loop, it queues the command at once, with no hop.
     func start(_ arguments: [String], timeout: Duration) -> EventLoopFuture<RESPValue> {
-        let arguments = arguments.lazy.map(\.utf8)
+        // A closure, not a key path: applied per argument, `\.utf8` was projected at run time.
+        let arguments = arguments.lazy.map { $0.utf8 }
         var buffer = channel.allocator.buffer(capacity: RESPCodec.capacity(arguments))
         RESPCodec.encode(arguments, into: &buffer)
         let encoded = buffer
