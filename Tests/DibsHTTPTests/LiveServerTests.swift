@@ -160,12 +160,13 @@ final class LiveEventLoopClaimTests: XCTestCase {
     }
 }
 
-/// A `dibs serve` running in this process on a free port.
+/// A `dibs serve` running in this process on a free port (or, made with a port alone, one
+/// running elsewhere, to send requests to).
 final class LiveServer: Sendable {
     let port: Int
     private let task: Task<Void, any Error>
 
-    private init(port: Int, task: Task<Void, any Error>) {
+    init(port: Int, task: Task<Void, any Error> = Task {}) {
         self.port = port
         self.task = task
     }

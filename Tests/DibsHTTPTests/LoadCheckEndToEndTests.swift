@@ -2,7 +2,6 @@ import DibsApp
 import DibsCheck
 import DibsCore
 import DibsHTTP
-import DibsLoad
 import DibsPostgres
 import DibsRedis
 import Foundation
@@ -11,6 +10,8 @@ import HummingbirdTesting
 import LeaseStoreConformance
 import Logging
 import XCTest
+
+@testable import DibsLoad
 
 /// `dibs-load` end to end: it catches the oversell of a deliberately racy claim handler, and
 /// passes against `dibs serve` on Redis and on Postgres.
@@ -223,6 +224,39 @@ final class LoadCheckEndToEndTests: XCTestCase {
         XCTAssertTrue(report.passed, report.text + Self.failureContext(report))
         XCTAssertEqual(report.fault, "kill-server")
         XCTAssertEqual(report.unresolved, 0, report.text)
+    }
+
+    /// With no hold-token key in the environment, the servers a run starts share one for the
+    /// run, as the instances of a deployment do: a claim retried after a kill -9 and a restart
+    /// still gets its token (a server with a key of its own would replay it without).
+    func testAServerUnderTestRestartedReplaysTokens() async throws {
+        _ = try LocalServers.required("DIBS_POSTGRES_URL")
+        _ = try LocalServers.required("DIBS_REDIS_URL")
+        let saved = ProcessInfo.processInfo.environment["DIBS_HOLD_TOKEN_KEY"]
+        unsetenv("DIBS_HOLD_TOKEN_KEY")
+        defer { if let saved { setenv("DIBS_HOLD_TOKEN_KEY", saved, 1) } }
+        var directory = Bundle.main.bundleURL
+        if directory.pathExtension == "xctest" { directory.deleteLastPathComponent() }
+        let port = try LocalServers.freePort()
+        let server = ServerUnderTest(command: [
+            directory.appendingPathComponent("dibs").path, "serve", "--port", String(port), "--rate-per-ip", "off",
+            "--rate-per-shopper", "off", "--log-level", "error",
+        ])
+        try server.start()
+        defer { server.stop() }
+        let (operatorKey, storefrontKey) = try await LiveServer.freshKeys()
+        let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: LiveServer(port: port).send)
+        let tag = String(UInt32.random(in: 0...UInt32.max), radix: 36)
+        let created = try await api.createDrop("restart-\(tag)", units: 2, extra: #","backend":"redis""#)
+        XCTAssertEqual(created.status, 201, created.text)
+        let first = try await api.claim("restart-\(tag)", user: "shopper-\(tag)", key: "kept")
+        XCTAssertEqual(first.status, 201, first.text)
+        XCTAssertNotNil(first.string("hold_token"))
+
+        server.kill()
+        try server.start()
+        let again = try await api.claim("restart-\(tag)", user: "shopper-\(tag)", key: "kept")
+        XCTAssertEqual(again.text, first.text, "the restarted server replays the first answer, token and all")
     }
 
     /// The run starts its own Redis and Postgres for the server, kills Redis (and starts it
