@@ -114,7 +114,7 @@ public enum LeaseScripts {
           end
           if st == 'confirming' then st = 'held' end
           return {code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
-                  replayed and '1' or '0', h[8] or '', first and h[11] and (h[11] .. h[12]) or ''}
+                  replayed and '1' or '0', h[8] or '', first and h[11] and (h[11] .. (h[12] or '')) or ''}
         end
         local function fail(code) return answer(code, nil) end
         local function claim_of(n)
