@@ -10,10 +10,8 @@ public struct HoldToken: Hashable, Sendable, CustomStringConvertible {
 
     /// Draws a new token from the kernel's cryptographically secure generator.
     public static func random() -> HoldToken {
-        HoldToken(uncheckedBytes: KernelRandom.bytes(16))
+        HoldToken(bytes: KernelRandom.bytes(16))!
     }
-
-    private init(uncheckedBytes: [UInt8]) { self.bytes = uncheckedBytes }
 
     /// The token of 16 bytes, or nil.
     init?(bytes: [UInt8]) {
@@ -23,10 +21,10 @@ public struct HoldToken: Hashable, Sendable, CustomStringConvertible {
 
     /// Parses the 32 lowercase or uppercase hex digits of a token.
     public init(_ text: String) throws(DibsError) {
-        guard let bytes = Hex.decode(text), bytes.count == 16 else {
+        guard let token = Hex.decode(text).flatMap(HoldToken.init(bytes:)) else {
             throw DibsError(.invalidInput, "a hold token is 32 hex digits")
         }
-        self.bytes = bytes
+        self = token
     }
 
     /// The token as 32 lowercase hex digits.

@@ -196,7 +196,7 @@ public enum LeaseScripts {
             local ck = K .. 'c:' .. c
             -- The key's claim; marked '-' when the first answer is "sold out", so the keys whose
             -- first answer is not are told apart (see LeaseStore.answeredKeys).
-            local function won() redis.call('HSET', K .. 'keys', key, c) end
+            local function answered(claim) redis.call('HSET', K .. 'keys', key, claim or c) end
             -- The first answer, built from what this script just wrote rather than read back.
             local function first(st, rj, unit, fence, exp, position)
               return {'ok', c, user, st, rj or '', unit and tostring(unit) or '', fence or '', exp or '',
@@ -204,7 +204,7 @@ public enum LeaseScripts {
             end
             local function reject(reason)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
-              if reason ~= 'sold-out' then won() else redis.call('HSET', K .. 'keys', key, '-' .. c) end
+              answered(reason == 'sold-out' and '-' .. c or nil)
               return first('rejected', reason)
             end
             -- Every unit sold is for good: a new claim is "sold out", a shopper at the limit too,
@@ -229,7 +229,7 @@ public enum LeaseScripts {
               local n = redis.call('INCR', K .. 'entries')
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3],
                          'tk', ARGV[4])
-              won()
+              answered()
               return first('entered', nil, nil, nil, nil, n)
             end
             local function take_unit()
@@ -251,14 +251,14 @@ public enum LeaseScripts {
             if unit then
               redis.call('INCR', K .. 'held')
               local fence, exp = lease_unit(unit, c, now, ttl, {'u', user, 'k', key, 'th', ARGV[3], 'tk', ARGV[4]})
-              won()
+              answered()
               return first('held', nil, unit, fence, exp)
             end
             if tonumber(redis.call('GET', K .. 'held')) > 0 and redis.call('LLEN', K .. 'wl') < cap then
               local position = redis.call('RPUSH', K .. 'wl', c)
               redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
                          'th', ARGV[3], 'tk', ARGV[4])
-              won()
+              answered()
               return first('waitlisted', nil, nil, nil, nil, position)
             end
             redis.call('HINCRBY', K .. 'live', user, -1)
