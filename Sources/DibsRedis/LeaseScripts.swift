@@ -203,7 +203,7 @@ public enum LeaseScripts {
                       position and tostring(position) or '', '0', '', ''}
             end
             local function reject(reason)
-              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
+              redis.call('HSET', ck, 'u', user, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)
               answered(reason == 'sold-out' and '-' .. c or nil)
               return first('rejected', reason)
             end
@@ -227,7 +227,7 @@ public enum LeaseScripts {
             end
             if d[5] == 'draw' then
               local n = redis.call('INCR', K .. 'entries')
-              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3],
+              redis.call('HSET', ck, 'u', user, 'st', 'entered', 'fs', 'entered', 'fp', n, 'th', ARGV[3],
                          'tk', ARGV[4])
               answered()
               return first('entered', nil, nil, nil, nil, n)
@@ -250,13 +250,13 @@ public enum LeaseScripts {
             end
             if unit then
               redis.call('INCR', K .. 'held')
-              local fence, exp = lease_unit(unit, c, now, ttl, {'u', user, 'k', key, 'th', ARGV[3], 'tk', ARGV[4]})
+              local fence, exp = lease_unit(unit, c, now, ttl, {'u', user, 'th', ARGV[3], 'tk', ARGV[4]})
               answered()
               return first('held', nil, unit, fence, exp)
             end
             if tonumber(redis.call('GET', K .. 'held')) > 0 and redis.call('LLEN', K .. 'wl') < cap then
               local position = redis.call('RPUSH', K .. 'wl', c)
-              redis.call('HSET', ck, 'u', user, 'k', key, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
+              redis.call('HSET', ck, 'u', user, 'st', 'waitlisted', 'fs', 'waitlisted', 'fp', position,
                          'th', ARGV[3], 'tk', ARGV[4])
               answered()
               return first('waitlisted', nil, nil, nil, nil, position)
