@@ -6,10 +6,11 @@ import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
 
-/// Hummingbird's HTTP/1.1 child channel (`HTTP1Channel`) with one handler of ours after the
-/// connection-state handler, where `HTTP1Channel.Configuration.additionalChannelHandlers`
-/// cannot go: there the state handler sees the requests it answers, so idle timeouts and
-/// graceful shutdown treat them like any other.
+/// Hummingbird's HTTP/1.1 child channel (`HTTP1Channel`) with handlers of ours where
+/// `HTTP1Channel.Configuration.additionalChannelHandlers` cannot go: one after the
+/// connection-state handler (there the state handler sees the requests it answers, so idle
+/// timeouts and graceful shutdown treat them like any other), and `UnreadableRequestHandler`
+/// before it, next to the HTTP/1 codec whose errors it answers.
 struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -32,6 +33,8 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
             // NIO's HTTP1ToHTTPServerCodec(secure: false), with origin-form targets taken as they are.
             try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
+            // Ours: a request that is not HTTP/1.1 gets a problem, not an empty 400.
+            try channel.pipeline.syncOperations.addHandler(UnreadableRequestHandler())
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             try channel.pipeline.syncOperations.addHandler(lastHandler())
             return try NIOAsyncChannel(

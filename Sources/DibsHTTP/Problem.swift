@@ -46,6 +46,8 @@ public struct ProblemKind: Sendable, Hashable, CustomStringConvertible {
     public var description: String { name }
 
     // Requests the server could not read.
+    public static let malformedRequest = ProblemKind("malformed-request", 400, "The request is not valid HTTP/1.1")
+    public static let headersTooLarge = ProblemKind("headers-too-large", 431, "The request's headers are too large")
     public static let malformedJSON = ProblemKind("malformed-json", 400, "The body is not valid JSON")
     public static let unknownField = ProblemKind(
         "unknown-field", 400, "The body has a field this endpoint does not take")
@@ -96,7 +98,8 @@ public struct ProblemKind: Sendable, Hashable, CustomStringConvertible {
 
     /// Every kind, for the OpenAPI drift test and the documentation.
     public static let all: [ProblemKind] = [
-        .malformedJSON, .unknownField, .invalidField, .invalidInput, .invalidHeader, .missingIdempotencyKey,
+        .malformedRequest, .headersTooLarge, .malformedJSON, .unknownField, .invalidField, .invalidInput,
+        .invalidHeader, .missingIdempotencyKey,
         .unsupportedMediaType, .payloadTooLarge, .notFound, .methodNotAllowed, .unauthorized, .insufficientScope,
         .rateLimited, .idempotencyInFlight, .idempotencyKeyReused, .soldOut, .limitReached, .dropNotOpen, .dropClosed,
         .dropCancelled, .unknownDrop, .dropExists, .unknownClaim, .invalidHoldToken, .staleFence, .leaseExpired,

@@ -198,7 +198,7 @@ final class EventLoopClaimTests: XCTestCase {
                 + "GET /v1/drops/gone HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n\r\n"
                 + Self.claim("pipelined-3", "hal", apiKey: key)
                 + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            let answers = try await Self.exchange(requests, port: try XCTUnwrap(port))
+            let answers = try await RawConnection.exchange(requests, port: try XCTUnwrap(port))
             let statuses = answers.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
             XCTAssertEqual(statuses, ["409", "201", "409", "200", "409", "200"], answers)
             let after = try await api.claimsAnsweredOnEventLoop()
@@ -206,20 +206,28 @@ final class EventLoopClaimTests: XCTestCase {
         }
     }
 
-    /// A store that answers slowly: the requests read meanwhile wait for its answer, so a
-    /// quick answer from the router cannot overtake it.
-    func testASlowStoreAnswerIsNotOvertaken() async throws {
-        let slow = GatedStore(claimDelay: .milliseconds(300))
-        let server = try TestServer(store: slow)
+    /// A live server whose store answers claims 300 ms late, with drop `slow` known to its
+    /// router (so its claims are taken on the event loop): `body` gets a storefront key and
+    /// the port.
+    static func withSlowDrop(_ body: @Sendable (_ key: String, _ port: Int) async throws -> Void) async throws {
+        let server = try TestServer(store: GatedStore(claimDelay: .milliseconds(300)))
         let key = server.storefrontKey
         try await server.test(live: true) { api, port in
             try await api.createDrop("slow", units: 5)
             _ = try await api.claim("slow", user: "ann")  // the router learns the drop
+            try await body(key, try XCTUnwrap(port))
+        }
+    }
+
+    /// A store that answers slowly: the requests read meanwhile wait for its answer, so a
+    /// quick answer from the router cannot overtake it.
+    func testASlowStoreAnswerIsNotOvertaken() async throws {
+        try await Self.withSlowDrop { key, port in
             let requests =
                 Self.claim("slow-1", "bob", apiKey: key, drop: "slow") + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
                 + Self.claim("slow-2", "cat", apiKey: key, drop: "slow")
                 + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            let answers = try await Self.exchange(requests, port: try XCTUnwrap(port))
+            let answers = try await RawConnection.exchange(requests, port: port)
             let statuses = answers.components(separatedBy: "HTTP/1.1 ").dropFirst().map { $0.prefix(3) }
             XCTAssertEqual(statuses, ["201", "200", "201", "200"], answers)
             let units = answers.components(separatedBy: #""unit":"#).dropFirst().map { $0.prefix(1) }
@@ -245,50 +253,15 @@ final class EventLoopClaimTests: XCTestCase {
                 (http10(Self.claim("old-2", "cat", apiKey: key, drop: "open")), "201"),
                 ("GET /healthz HTTP/1.0\r\nHost: x\r\n\r\n", "200"),
             ] {
-                let answer = try await Self.exchange(request, port: port)
+                let answer = try await RawConnection.exchange(request, port: port)
                 XCTAssertEqual(
                     answer.components(separatedBy: "HTTP/1.1 ").dropFirst().map { String($0.prefix(3)) }, [status])
             }
             let kept =
                 "GET /healthz HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n"
                 + "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
-            let answers = try await Self.exchange(kept, port: port)
+            let answers = try await RawConnection.exchange(kept, port: port)
             XCTAssertEqual(answers.components(separatedBy: "HTTP/1.1 200").count, 3, answers)
-        }
-    }
-
-    struct NotClosed: Error, CustomStringConvertible {
-        let limit: Duration
-        var description: String { "the server did not close the connection within \(limit)" }
-    }
-
-    /// Writes `requests` at once on a new connection and reads until the server closes it,
-    /// failing if it has not within `limit`.
-    private static func exchange(_ requests: String, port: Int, limit: Duration = .seconds(10)) async throws -> String {
-        try await withThrowingTaskGroup(of: String?.self) { group in
-            group.addTask { try await Self.readUntilClosed(requests, port: port) }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            defer { group.cancelAll() }
-            guard let answers = try await group.next() ?? nil else { throw NotClosed(limit: limit) }
-            return answers
-        }
-    }
-
-    private static func readUntilClosed(_ requests: String, port: Int) async throws -> String {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
-            .connect(host: "127.0.0.1", port: port) { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
-                }
-            }
-        return try await channel.executeThenClose { inbound, outbound in
-            try await outbound.write(ByteBuffer(string: requests))
-            var text = ""
-            for try await chunk in inbound { text += String(buffer: chunk) }
-            return text
         }
     }
 }

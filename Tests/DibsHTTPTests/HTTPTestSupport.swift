@@ -5,6 +5,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdTesting
 import Logging
+import NIOCore
+import NIOPosix
 import OpenAPIKit
 import XCTest
 
@@ -200,4 +202,43 @@ enum ResponseContract {
 struct ContractFailure: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
+}
+
+/// Requests written at once, as bytes, on a new connection to a live test server (pipelined,
+/// or what no HTTP library would send), read until the server closes it.
+enum RawConnection {
+    struct NotClosed: Error, CustomStringConvertible {
+        let limit: Duration
+        var description: String { "the server did not close the connection within \(limit)" }
+    }
+
+    /// Writes `requests` at once on a new connection and reads until the server closes it,
+    /// failing if it has not within `limit`.
+    static func exchange(_ requests: String, port: Int, limit: Duration = .seconds(10)) async throws -> String {
+        try await withThrowingTaskGroup(of: String?.self) { group in
+            group.addTask { try await readUntilClosed(requests, port: port) }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let answers = try await group.next() ?? nil else { throw NotClosed(limit: limit) }
+            return answers
+        }
+    }
+
+    private static func readUntilClosed(_ requests: String, port: Int) async throws -> String {
+        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+            .connect(host: "127.0.0.1", port: port) { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
+                }
+            }
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: requests))
+            var text = ""
+            for try await chunk in inbound { text += String(buffer: chunk) }
+            return text
+        }
+    }
 }

@@ -1,0 +1,87 @@
+import HTTPTypes
+import NIOCore
+import NIOHTTP1
+import NIOHTTPTypes
+
+/// Answers a request that is not HTTP/1.1 — a request line or header NIO's parser refuses,
+/// both `Content-Length` and `Transfer-Encoding`, headers over the parser's 80 KiB — with a
+/// problem like any other (`malformed-request`, or `headers-too-large`, 431) and then closes
+/// the connection, where Hummingbird answers an empty `400`. The answer keeps its place: it
+/// waits for the answers of the requests read before it. An error in the middle of a
+/// request (a bad chunk of a body being read) is left to Hummingbird, whose handler is
+/// reading that body.
+///
+/// Sits right after `HTTP1ServerCodec`, so it sees every request and answer as they pass.
+final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
+    typealias InboundIn = HTTPRequestPart
+    typealias InboundOut = HTTPRequestPart
+    typealias OutboundIn = HTTPResponsePart
+    typealias OutboundOut = HTTPResponsePart
+
+    /// Requests read whose answer has not been written whole.
+    private var unanswered = 0
+    /// A request's head was read and its end not yet.
+    private var readingRequest = false
+    /// The answer for the request that could not be read, once the earlier ones are out.
+    private var pending: Problem?
+    private var answered = false
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        switch unwrapInboundIn(data) {
+        case .head:
+            unanswered += 1
+            readingRequest = true
+        case .body: break
+        case .end: readingRequest = false
+        }
+        context.fireChannelRead(data)
+    }
+
+    func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let isEnd: Bool
+        if case .end = unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
+        context.write(data, promise: promise)
+        if isEnd {
+            unanswered = max(0, unanswered - 1)
+            if unanswered == 0, let problem = pending { answer(problem, context) }
+        }
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        guard let parserError = error as? HTTPParserError, !readingRequest else {
+            // Mid-request, or not the parser's: Hummingbird's way. After an answer, the
+            // parser's complaints about what followed are moot: the connection is closing.
+            if !answered && pending == nil { context.fireErrorCaught(error) }
+            return
+        }
+        guard !answered && pending == nil else { return }
+        let problem = Self.problem(parserError)
+        if unanswered == 0 { answer(problem, context) } else { pending = problem }
+    }
+
+    static func problem(_ error: HTTPParserError) -> Problem {
+        if error == .headerOverflow {
+            return Problem(.headersTooLarge, "the request's headers are over 80 KiB")
+        }
+        // llhttp's errors without a name of their own in NIO: a body framed twice, among others.
+        let what = error == .unknown ? "its framing or syntax is refused" : error.debugDescription
+        return Problem(.malformedRequest, "the request is not valid HTTP/1.1: \(what)")
+    }
+
+    private func answer(_ problem: Problem, _ context: ChannelHandlerContext) {
+        pending = nil
+        answered = true
+        let answer = APIResponse(problem)
+        var head = HTTPResponse(
+            status: HTTPResponse.Status(code: answer.status), headerFields: DibsHTTPServer.headers(answer))
+        head.headerFields[.contentLength] = String(answer.body.count)
+        head.headerFields[.connection] = "close"
+        head.headerFields[.date] = HTTPDate.now()
+        head.headerFields[.server] = DibsHTTPServer.serverName
+        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
+        let written = context.eventLoop.makePromise(of: Void.self)
+        context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: written)
+        written.futureResult.assumeIsolated().whenComplete { _ in context.close(promise: nil) }
+    }
+}

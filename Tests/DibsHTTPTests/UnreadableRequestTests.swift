@@ -1,0 +1,79 @@
+import XCTest
+
+@testable import DibsHTTP
+
+/// Requests that are not HTTP/1.1, over a real socket: each gets a problem with its own type,
+/// after the answers of the requests before it, and the connection closes.
+final class UnreadableRequestTests: XCTestCase {
+    /// The answers in `text`, each as its status line's code, headers and body.
+    private static func answers(_ text: String) -> [(status: String, headers: String, body: String)] {
+        text.components(separatedBy: "HTTP/1.1 ").dropFirst().map { answer in
+            let parts = answer.components(separatedBy: "\r\n\r\n")
+            return (String(answer.prefix(3)), parts[0].lowercased(), parts.dropFirst().joined(separator: "\r\n\r\n"))
+        }
+    }
+
+    private static func assertProblem(
+        _ answer: (status: String, headers: String, body: String), _ status: String, _ type: String,
+        file: StaticString = #filePath, line: UInt = #line
+    ) {
+        XCTAssertEqual(answer.status, status, file: file, line: line)
+        XCTAssertTrue(
+            answer.headers.contains("content-type: application/problem+json"), answer.headers, file: file, line: line)
+        XCTAssertTrue(answer.headers.contains("connection: close"), answer.headers, file: file, line: line)
+        XCTAssertTrue(answer.body.contains(#""type":"urn:dibs:problem:\#(type)""#), answer.body, file: file, line: line)
+        XCTAssertTrue(answer.body.contains(#""status":\#(status)"#), answer.body, file: file, line: line)
+    }
+
+    func testEachUnreadableRequestGetsItsProblemAndTheConnectionCloses() async throws {
+        try await TestServer().test(live: true) { _, port in
+            let port = try XCTUnwrap(port)
+            let cases: [(String, String, String)] = [
+                ("HELLO\r\n\r\n", "400", "malformed-request"),
+                ("GET /healthz HTTP/1.1\r\nHost: x\r\nBad Header: 1\r\n\r\n", "400", "malformed-request"),
+                (
+                    "POST /v1/drops/d/claims HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n"
+                        + "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n", "400", "malformed-request"
+                ),
+                (
+                    "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: \(String(repeating: "y", count: 100_000))\r\n\r\n",
+                    "431", "headers-too-large"
+                ),
+            ]
+            for (request, status, type) in cases {
+                // `exchange` fails unless the server closes the connection.
+                let answers = Self.answers(try await RawConnection.exchange(request, port: port))
+                XCTAssertEqual(answers.count, 1, "\(answers)")
+                if let answer = answers.first { Self.assertProblem(answer, status, type) }
+            }
+        }
+    }
+
+    /// The answer to the request that could not be read comes after the answers before it,
+    /// even one the store gives late, and nothing follows it.
+    func testTheProblemWaitsForTheAnswersBeforeIt() async throws {
+        try await EventLoopClaimTests.withSlowDrop { key, port in
+            let requests =
+                "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+                + EventLoopClaimTests.claim("slow-1", "bob", apiKey: key, drop: "slow")
+                + "NOT HTTP\r\n\r\n" + "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+            let answers = Self.answers(try await RawConnection.exchange(requests, port: port))
+            XCTAssertEqual(answers.map(\.status), ["200", "201", "400"], "\(answers)")
+            if answers.count == 3 { Self.assertProblem(answers[2], "400", "malformed-request") }
+        }
+    }
+
+    /// A body whose chunks go wrong after its head was read stays Hummingbird's: a 400, and
+    /// the connection closes.
+    func testAnUnreadableBodyIsRefusedAndTheConnectionCloses() async throws {
+        let server = try TestServer()
+        let key = server.storefrontKey
+        try await server.test(live: true) { _, port in
+            let request =
+                "POST /v1/drops/d/claims HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n"
+                + "Idempotency-Key: k\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
+            let answers = Self.answers(try await RawConnection.exchange(request, port: try XCTUnwrap(port)))
+            XCTAssertEqual(answers.map(\.status), ["400"], "\(answers)")
+        }
+    }
+}
