@@ -99,11 +99,18 @@ public enum LeaseScripts {
         local function cfg()
           return redis.call('HMGET', K .. 'cfg', 'units', 'ttl', 'limit', 'cap', 'mode', 'opens', 'closes')
         end
-        -- {code, claim, user, state, rejection, unit, fence, expires, position, replayed, order,
-        -- hold token}: the token (kept with the claim, masked, followed by its hash) only in a
-        -- claim's replay of its first answer.
+        -- An answer is one string, its twelve fields joined by newlines (one reply for Redis to
+        -- write and Dibs to decode, where twelve strings were a reply object each): code, claim,
+        -- user, state, rejection, unit, fence, expires, position, replayed, hold token, order
+        -- ref. The order ref, the one field that may hold a newline, is last; a user id holds
+        -- no control character.
+        local function pack(code, c, user, st, rj, unit, f, x, position, replayed, token, order)
+          return table.concat({code, c, user, st, rj, unit, f, x, position, replayed, token, order}, '\\n')
+        end
+        -- The claim's answer; the token (kept with the claim, masked, followed by its hash) only
+        -- in a claim's replay of its first answer.
         local function answer(code, c, replayed, first)
-          if not c then return {code, '', '', '', '', '', '', '', '', '0', '', ''} end
+          if not c then return pack(code, '', '', '', '', '', '', '', '', '0', '', '') end
           local h = redis.call('HMGET', K .. 'c:' .. c, 'u', 'st', 'rj', 'unit', 'f', 'x', 'fp', 'or', 'fs', 'fx', 'tk',
                                'th')
           local st, unit, f, x = h[2], h[4], h[5], h[6]
@@ -113,8 +120,8 @@ public enum LeaseScripts {
             if st ~= 'held' then unit, f = nil, nil end
           end
           if st == 'confirming' then st = 'held' end
-          return {code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
-                  replayed and '1' or '0', h[8] or '', first and h[11] and (h[11] .. (h[12] or '')) or ''}
+          return pack(code, tostring(c), h[1] or '', st or '', h[3] or '', unit or '', f or '', x or '', h[7] or '',
+                      replayed and '1' or '0', first and h[11] and (h[11] .. (h[12] or '')) or '', h[8] or '')
         end
         local function fail(code) return answer(code, nil) end
         local function claim_of(n)
@@ -187,9 +194,9 @@ public enum LeaseScripts {
               return answer('ok', existing, true, true)
             end
             local now = now_ms()
-            if now < tonumber(d[6]) then return {'ok', '', '', 'rejected', 'not-open', '', '', '', '', '0', '', ''} end
+            if now < tonumber(d[6]) then return pack('ok', '', '', 'rejected', 'not-open', '', '', '', '', '0', '', '') end
             if d[7] ~= '' and now >= tonumber(d[7]) then
-              return {'ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', ''}
+              return pack('ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', '')
             end
             settle(now, ttl, SETTLE_BATCH)
             local c = tostring(redis.call('INCR', K .. 'seq'))
@@ -199,8 +206,8 @@ public enum LeaseScripts {
             local function answered(claim) redis.call('HSET', K .. 'keys', key, claim or c) end
             -- The first answer, built from what this script just wrote rather than read back.
             local function first(st, rj, unit, fence, exp, position)
-              return {'ok', c, user, st, rj or '', unit and tostring(unit) or '', fence or '', exp or '',
-                      position and tostring(position) or '', '0', '', ''}
+              return pack('ok', c, user, st, rj or '', unit and tostring(unit) or '', fence or '', exp or '',
+                          position and tostring(position) or '', '0', '', '')
             end
             local function reject(reason)
               redis.call('HSET', ck, 'u', user, 'st', 'rejected', 'fs', 'rejected', 'rj', reason)

@@ -276,19 +276,25 @@ public struct RedisLeaseStore: LeaseStore {
 struct SimulatedCrash: Error {}
 
 extension StoreAnswer {
-    /// Decodes a script's answer: {code, claim, user, state, rejection, unit, fence, expires,
-    /// position, replayed, order ref, kept hold token (masked, and its hash: `openToken` opens
-    /// it)}, empty strings for nothing.
+    /// Decodes a script's answer, one string of twelve fields joined by newlines (`pack` in
+    /// `LeaseScripts`): code, claim, user, state, rejection, unit, fence, expires, position,
+    /// replayed, kept hold token (masked, and its hash: `openToken` opens it), order ref — the
+    /// last, as it alone may hold a newline. Empty for nothing.
     init(_ reply: RESPValue, drop: DropID, openToken: (String) -> HoldToken? = { _ in nil }) throws(DibsError) {
-        guard case .array(let parts) = reply, parts.count == 12 else {
+        guard case .bulk(let bytes) = reply else {
             if case .error(let message) = reply {
                 throw DibsError(.internalError, "Redis refused a script: \(message)")
             }
             throw DibsError(.internalError, "Redis answered \(reply)")
         }
+        let parts = bytes.split(separator: UInt8(ascii: "\n"), maxSplits: 11, omittingEmptySubsequences: false)
+        guard parts.count == 12 else {
+            throw DibsError(
+                .internalError,
+                "a script answered \(parts.count) fields, not 12: \(String(decoding: bytes, as: UTF8.self))")
+        }
         func text(_ index: Int) -> String? {
-            guard let value = parts[index].text, !value.isEmpty else { return nil }
-            return value
+            parts[index].isEmpty ? nil : String(decoding: parts[index], as: UTF8.self)
         }
         self.init(code: text(0) ?? "")
         claim = text(1).flatMap(Int64.init).map { ClaimID(drop: drop, number: $0) }
@@ -300,7 +306,7 @@ extension StoreAnswer {
         expiresAt = text(7).flatMap(Int64.init).map { Timestamp(milliseconds: $0) }
         position = text(8).flatMap { Int($0) }
         replayed = text(9) == "1"
-        orderRef = text(10)
-        keptToken = text(11).flatMap(openToken)
+        keptToken = text(10).flatMap(openToken)
+        orderRef = text(11)
     }
 }

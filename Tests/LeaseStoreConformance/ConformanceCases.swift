@@ -192,11 +192,13 @@ func verifyConfirmSells(_ h: ConformanceHarness) async throws {
     guard let held = outcome.held, let claim = outcome.claim, let token = outcome.holdToken else {
         throw ConformanceFailure(description: "claim on a free unit was not held: \(outcome)")
     }
+    // Any text, newlines and separators included, comes back as it went in.
+    let orderRef = "order-1\nline 2 | \t café 🛒"
     let sale = try await h.store.confirm(
-        ConfirmRequest(claim: claim, holdToken: token, fence: held.fence, orderRef: "order-1"))
-    try expect(sale.unit == held.unit && sale.claim == claim && sale.orderRef == "order-1", "sale: \(sale)")
+        ConfirmRequest(claim: claim, holdToken: token, fence: held.fence, orderRef: orderRef))
+    try expect(sale.unit == held.unit && sale.claim == claim && sale.orderRef == orderRef, "sale: \(sale)")
     let again = try await h.store.confirm(
-        ConfirmRequest(claim: claim, holdToken: token, fence: held.fence, orderRef: "order-1"))
+        ConfirmRequest(claim: claim, holdToken: token, fence: held.fence, orderRef: orderRef))
     try expect(again == sale, "confirming twice gave a different sale: \(again)")
     try await expectError(.notHeld, "release after confirm") {
         try await h.store.release(claim: claim, holdToken: token)
