@@ -168,12 +168,7 @@ final class ClaimChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     private func write(_ answer: APIResponse, startedAt: ContinuousClock.Instant, _ context: ChannelHandlerContext) {
-        var head = HTTPResponse(
-            status: HTTPResponse.Status(code: answer.status), headerFields: DibsHTTPServer.headers(answer))
-        head.headerFields[.contentLength] = String(answer.body.count)
-        head.headerFields[.date] = HTTPDate.now()
-        head.headerFields[.server] = DibsHTTPServer.serverName
-        context.write(wrapOutboundOut(.head(head)), promise: nil)
+        context.write(wrapOutboundOut(.head(DibsHTTPServer.head(answer))), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
         context.writeAndFlush(wrapOutboundOut(.end(nil)), promise: nil)
         service.metrics.claimAnsweredOnEventLoop()

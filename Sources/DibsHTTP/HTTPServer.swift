@@ -145,6 +145,16 @@ public enum DibsHTTPServer {
             body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
     }
 
+    /// The head of an answer written by a channel handler, not the router: its headers and
+    /// the three the router's response writer adds (`Content-Length`, `Date`, `Server`).
+    static func head(_ answer: APIResponse) -> HTTPResponse {
+        var head = HTTPResponse(status: HTTPResponse.Status(code: answer.status), headerFields: headers(answer))
+        head.headerFields[.contentLength] = String(answer.body.count)
+        head.headerFields[.date] = HTTPDate.now()
+        head.headerFields[.server] = serverName
+        return head
+    }
+
     /// An answer's headers but `Content-Length` (the body's writer sets it), `Date` and `Server`.
     static func headers(_ answer: APIResponse) -> HTTPFields {
         var headers = HTTPFields()

@@ -48,13 +48,13 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        guard let parserError = error as? HTTPParserError, !readingRequest else {
-            // Mid-request, or not the parser's: Hummingbird's way. After an answer, the
-            // parser's complaints about what followed are moot: the connection is closing.
-            if !answered && pending == nil { context.fireErrorCaught(error) }
-            return
-        }
+        // Once an answer is given or due, complaints about what followed are moot: the
+        // connection is closing.
         guard !answered && pending == nil else { return }
+        // Mid-request, or not the parser's: Hummingbird's way.
+        guard let parserError = error as? HTTPParserError, !readingRequest else {
+            return context.fireErrorCaught(error)
+        }
         let problem = Self.problem(parserError)
         if unanswered == 0 { answer(problem, context) } else { pending = problem }
     }
@@ -72,12 +72,8 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
         pending = nil
         answered = true
         let answer = APIResponse(problem)
-        var head = HTTPResponse(
-            status: HTTPResponse.Status(code: answer.status), headerFields: DibsHTTPServer.headers(answer))
-        head.headerFields[.contentLength] = String(answer.body.count)
+        var head = DibsHTTPServer.head(answer)
         head.headerFields[.connection] = "close"
-        head.headerFields[.date] = HTTPDate.now()
-        head.headerFields[.server] = DibsHTTPServer.serverName
         context.write(wrapOutboundOut(.head(head)), promise: nil)
         context.write(wrapOutboundOut(.body(context.channel.allocator.buffer(bytes: answer.body))), promise: nil)
         let written = context.eventLoop.makePromise(of: Void.self)

@@ -194,10 +194,9 @@ public enum LeaseScripts {
               return answer('ok', existing, true, true)
             end
             local now = now_ms()
-            if now < tonumber(d[6]) then return pack('ok', '', '', 'rejected', 'not-open', '', '', '', '', '0', '', '') end
-            if d[7] ~= '' and now >= tonumber(d[7]) then
-              return pack('ok', '', '', 'rejected', 'closed', '', '', '', '', '0', '', '')
-            end
+            -- Outside the drop's window: refused, and nothing recorded (a retry may come in it).
+            local outside = (now < tonumber(d[6]) and 'not-open') or (d[7] ~= '' and now >= tonumber(d[7]) and 'closed')
+            if outside then return pack('ok', '', '', 'rejected', outside, '', '', '', '', '0', '', '') end
             settle(now, ttl, SETTLE_BATCH)
             local c = tostring(redis.call('INCR', K .. 'seq'))
             local ck = K .. 'c:' .. c
