@@ -13,6 +13,11 @@ struct JSONWriter {
         key(name)
         guard let value else { return append("null") }
         bytes.append(UInt8(ascii: "\""))
+        // Nearly every value needs no escape: checked, then copied whole, not appended byte by byte.
+        if !value.utf8.contains(where: Self.needsEscape) {
+            bytes.append(contentsOf: value.utf8)
+            return bytes.append(UInt8(ascii: "\""))
+        }
         for byte in value.utf8 {
             switch byte {
             case UInt8(ascii: "\""): append("\\\"")
@@ -69,6 +74,10 @@ struct JSONWriter {
     }
 
     private static let hex = Array("0123456789abcdef".utf8)
+
+    private static func needsEscape(_ byte: UInt8) -> Bool {
+        byte < 0x20 || byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\")
+    }
 
     /// A JSON array of already-written values.
     static func array(_ items: [[UInt8]]) -> [UInt8] {

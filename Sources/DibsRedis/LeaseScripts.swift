@@ -61,7 +61,7 @@ public enum LeaseScripts {
         local function end_lease(ck, unit, state, now, ttl)
           redis.call('HSET', ck, 'st', state)
           redis.call('ZREM', K .. 'exp', unit)
-          redis.call('HINCRBY', K .. 'live', redis.call('HGET', ck, 'u'), -1)
+          redis.call('HINCRBY', K .. 'live', redis.call('HGET', ck, 'u'), '-1')
           return give_unit(unit, now, ttl)
         end
         -- Ends the lease of a unit that ran out and promotes the waitlist onto it. A unit
@@ -82,7 +82,7 @@ public enum LeaseScripts {
         -- the next calls settle the rest, and a call whose answer depends on them settles all.
         local function settle(now, ttl, batch)
           local expired, promoted = 0, 0
-          local due = batch and redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now, 'LIMIT', 0, batch)
+          local due = batch and redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now, 'LIMIT', '0', batch)
             or redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now)
           for _, unit in ipairs(due) do
             local ended = settle_unit(unit, now, ttl)
@@ -91,10 +91,12 @@ public enum LeaseScripts {
           end
           return expired, promoted
         end
-        local SETTLE_BATCH = 64
+        -- A string, as the literals '0', '1' and '-1' given to Redis are: a Lua number given to
+        -- redis.call is turned into text with printf each time.
+        local SETTLE_BATCH = '64'
         -- Whether a lease ran out and is not settled yet.
         local function unsettled(now)
-          return #redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now, 'LIMIT', 0, 1) > 0
+          return #redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now, 'LIMIT', '0', '1') > 0
         end
         local function cfg()
           return redis.call('HMGET', K .. 'cfg', 'units', 'ttl', 'limit', 'cap', 'mode', 'opens', 'closes')
@@ -221,15 +223,15 @@ public enum LeaseScripts {
             -- one, settle on, a batch at a time, until the answer is certain.
             -- The shopper's place under the limit is taken first (one command where a check and
             -- a count were two) and given back when the claim gets no unit, line or entry.
-            local live = redis.call('HINCRBY', K .. 'live', user, 1)
+            local live = redis.call('HINCRBY', K .. 'live', user, '1')
             if live > limit then
-              live = redis.call('HINCRBY', K .. 'live', user, -1)
+              live = redis.call('HINCRBY', K .. 'live', user, '-1')
               while live >= limit and unsettled(now) do
                 settle(now, ttl, SETTLE_BATCH)
                 live = tonumber(redis.call('HGET', K .. 'live', user))
               end
               if live >= limit then return reject('limit-reached') end
-              redis.call('HINCRBY', K .. 'live', user, 1)
+              redis.call('HINCRBY', K .. 'live', user, '1')
             end
             if d[5] == 'draw' then
               local n = redis.call('INCR', K .. 'entries')
@@ -267,7 +269,7 @@ public enum LeaseScripts {
               answered()
               return first('waitlisted', nil, nil, nil, nil, position)
             end
-            redis.call('HINCRBY', K .. 'live', user, -1)
+            redis.call('HINCRBY', K .. 'live', user, '-1')
             return reject('sold-out')
             """)
 
@@ -319,10 +321,10 @@ public enum LeaseScripts {
             elseif c[2] == 'waitlisted' then
               redis.call('LREM', K .. 'wl', 1, ARGV[1])
               redis.call('HSET', ck, 'st', 'lapsed')
-              redis.call('HINCRBY', K .. 'live', c[1], -1)
+              redis.call('HINCRBY', K .. 'live', c[1], '-1')
             elseif c[2] == 'entered' then
               redis.call('HSET', ck, 'st', 'lost')
-              redis.call('HINCRBY', K .. 'live', c[1], -1)
+              redis.call('HINCRBY', K .. 'live', c[1], '-1')
             elseif c[2] == 'confirmed' or c[2] == 'confirming' or c[2] == 'rejected' then
               return fail('not-held')
             end

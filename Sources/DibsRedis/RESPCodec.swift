@@ -40,23 +40,39 @@ enum RESPCodec {
     static func encode<Argument: Collection<UInt8>>(
         _ arguments: some Collection<Argument>, into buffer: inout ByteBuffer
     ) {
-        writeHeader("*", arguments.count, &buffer)
+        writeHeader(UInt8(ascii: "*"), arguments.count, &buffer)
         for argument in arguments {
-            writeHeader("$", argument.count, &buffer)
+            writeHeader(UInt8(ascii: "$"), argument.count, &buffer)
             buffer.writeBytes(argument)
-            buffer.writeStaticString("\r\n")
+            buffer.writeInteger(crlf)
         }
     }
+
+    /// `\r\n` as one integer, and headers written in place: written as static strings one
+    /// by one (`*`, `$`, `\r\n`), they cost a claim's script call 1 % of `dibs serve`'s CPU.
+    private static let crlf: UInt16 = 0x0D0A
 
     /// The room a command takes, to size its buffer once.
     static func capacity<Argument: Collection<UInt8>>(_ arguments: some Collection<Argument>) -> Int {
         arguments.reduce(16) { $0 + $1.count + 16 }
     }
 
-    private static func writeHeader(_ kind: StaticString, _ count: Int, _ buffer: inout ByteBuffer) {
-        buffer.writeStaticString(kind)
-        buffer.writeString(String(count))  // a small String, kept inline: no allocation
-        buffer.writeStaticString("\r\n")
+    /// `kind`, `count` in decimal, `\r\n`, written in place.
+    private static func writeHeader(_ kind: UInt8, _ count: Int, _ buffer: inout ByteBuffer) {
+        var digits = 1
+        var rest = count / 10
+        while rest > 0 { (digits, rest) = (digits + 1, rest / 10) }
+        buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: digits + 3) { out in
+            out[0] = kind
+            var value = count
+            for index in stride(from: digits, through: 1, by: -1) {
+                out[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                value /= 10
+            }
+            out[digits + 1] = UInt8(ascii: "\r")
+            out[digits + 2] = UInt8(ascii: "\n")
+            return digits + 3
+        }
     }
 }
 

@@ -179,11 +179,17 @@ struct RedisFaultTests {
         RESPCodec.encode([Array("SET".utf8), Array("k".utf8), [0, 255]], into: &bytes)
         #expect(
             Array(bytes.readableBytesView) == Array("*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\n".utf8) + [0, 255, 13, 10])
-        // Lengths count UTF-8 bytes; an argument of 10 or more bytes has a two-digit length.
+        // Lengths count UTF-8 bytes, in as many digits as they have.
         var text = ByteBuffer()
-        let arguments = ["GET", "é", "", String(repeating: "x", count: 12)].map(\.utf8)
+        let long = String(repeating: "y", count: 1203)
+        let arguments = ["GET", "é", "", String(repeating: "x", count: 12), long].map(\.utf8)
         RESPCodec.encode(arguments, into: &text)
-        #expect(String(buffer: text) == "*4\r\n$3\r\nGET\r\n$2\r\né\r\n$0\r\n\r\n$12\r\nxxxxxxxxxxxx\r\n")
+        #expect(
+            String(buffer: text)
+                == "*5\r\n$3\r\nGET\r\n$2\r\né\r\n$0\r\n\r\n$12\r\nxxxxxxxxxxxx\r\n$1203\r\n\(long)\r\n")
+        var many = ByteBuffer()
+        RESPCodec.encode(Array(repeating: Array("a".utf8), count: 10), into: &many)
+        #expect(String(buffer: many) == "*10\r\n" + String(repeating: "$1\r\na\r\n", count: 10))
         #expect(RESPCodec.capacity(arguments) >= text.readableBytes)
         let decoder = RESPDecoder()
         let wire = Array("+OK\r\n:42\r\n$-1\r\n*2\r\n$1\r\na\r\n-ERR no\r\n$3\r\nab".utf8)
