@@ -8,8 +8,8 @@ import DibsCore
 ///
 /// Keys under the prefix: `cfg` (hash: units, ttl, limit, cap, mode, opens, closes), `next`
 /// (the lowest never-leased unit, so a drop of any size is created in O(1)), `free` (list of
-/// units that came back), `held`, `sold` (counts), `exp` (zset unit → lease expiry ms) and
-/// `holder` (hash unit → claim): the leases, `fence`, `seq` (counters), `keys` (hash
+/// units that came back), `held`, `sold` (counts), `exp` (zset claim → lease expiry ms: the
+/// leases; the claim's hash has the unit), `fence`, `seq` (counters), `keys` (hash
 /// Idempotency-Key → claim, `-claim` when its first answer was "sold out"), `live` (hash
 /// shopper → live claims), `wl` (list: the waitlist), `entries`, `limbo` (set of units whose
 /// confirm began but did not finish before the lease ran out; see `RedisLeaseStore.confirm`),
@@ -18,9 +18,11 @@ import DibsCore
 /// fence never change once set, so a first answer `held` has them in unit and f —, rj
 /// rejection, or order ref).
 ///
-/// A lease is its unit's entries in `exp` and `holder`, written and removed together; there is
-/// no key per lease (`SET lease NX PX`): every script settles the leases that ran out before it
-/// reads one, so such a key checked nothing they do not, and cost a claim 3.8 of its 33 µs.
+/// A lease is its claim's entry in `exp` (and the unit in the claim's hash): a held claim not
+/// in `exp` has no lease. There is no index from unit to claim, which cost every lease a write
+/// (2 of a claim's 24 µs of Redis), nor a key per lease (`SET lease NX PX`): every script
+/// settles the leases that ran out before it reads one, so such a key checked nothing they do
+/// not, and cost a claim 3.8 of its 33 µs.
 public enum LeaseScripts {
     /// Functions every script shares.
     static let prelude = """
@@ -36,8 +38,7 @@ public enum LeaseScripts {
           unit, c = tostring(unit), tostring(c)
           local fence = tostring(redis.call('INCR', K .. 'fence'))
           local exp = tostring(now + ttl)
-          redis.call('ZADD', K .. 'exp', exp, unit)
-          redis.call('HSET', K .. 'holder', unit, c)
+          redis.call('ZADD', K .. 'exp', exp, c)
           local fields = {'st', 'held', 'unit', unit, 'f', fence, 'x', exp}
           if first then
             for _, value in ipairs(first) do fields[#fields + 1] = value end
@@ -53,29 +54,28 @@ public enum LeaseScripts {
             lease_unit(unit, w, now, ttl)
             return true
           end
-          redis.call('HDEL', K .. 'holder', unit)
           redis.call('RPUSH', K .. 'free', unit)
           redis.call('DECR', K .. 'held')
           return false
         end
-        local function end_lease(ck, unit, state, now, ttl)
+        local function end_lease(c, unit, state, now, ttl)
+          local ck = K .. 'c:' .. c
           redis.call('HSET', ck, 'st', state)
-          redis.call('ZREM', K .. 'exp', unit)
+          redis.call('ZREM', K .. 'exp', c)
           redis.call('HINCRBY', K .. 'live', redis.call('HGET', ck, 'u'), '-1')
           return give_unit(unit, now, ttl)
         end
-        -- Ends the lease of a unit that ran out and promotes the waitlist onto it. A unit
+        -- Ends claim c's lease, which ran out, and promotes the waitlist onto its unit. A unit
         -- whose confirm began ('confirming') is not handed on: its sale may be in Postgres.
         -- Returns 'expired', 'promoted' or 'limbo'.
-        local function settle_unit(unit, now, ttl)
-          local c = redis.call('HGET', K .. 'holder', unit)
-          local ck = K .. 'c:' .. c
-          if redis.call('HGET', ck, 'st') == 'confirming' then
-            redis.call('ZREM', K .. 'exp', unit)
-            redis.call('SADD', K .. 'limbo', unit)
+        local function settle_lease(c, now, ttl)
+          local h = redis.call('HMGET', K .. 'c:' .. c, 'st', 'unit')
+          if h[1] == 'confirming' then
+            redis.call('ZREM', K .. 'exp', c)
+            redis.call('SADD', K .. 'limbo', h[2])
             return 'limbo'
           end
-          return end_lease(ck, unit, 'expired', now, ttl) and 'promoted' or 'expired'
+          return end_lease(c, h[2], 'expired', now, ttl) and 'promoted' or 'expired'
         end
         -- Settles the leases that ran out, oldest first: at most `batch` of them when given, so
         -- one call never stalls Redis on a wave of expiries (18,000 took 0.1 s in one claim);
@@ -84,8 +84,8 @@ public enum LeaseScripts {
           local expired, promoted = 0, 0
           local due = batch and redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now, 'LIMIT', '0', batch)
             or redis.call('ZRANGEBYSCORE', K .. 'exp', '-inf', now)
-          for _, unit in ipairs(due) do
-            local ended = settle_unit(unit, now, ttl)
+          for _, c in ipairs(due) do
+            local ended = settle_lease(c, now, ttl)
             if ended ~= 'limbo' then expired = expired + 1 end
             if ended == 'promoted' then promoted = promoted + 1 end
           end
@@ -133,10 +133,10 @@ public enum LeaseScripts {
         -- Claim n (read as `c`) again after settling its own lease if that ran out, whatever
         -- the batch left unsettled.
         local function settle_own(n, c, now, ttl)
-          if (c[2] == 'held' or c[2] == 'confirming') and redis.call('HGET', K .. 'holder', c[3]) == n then
-            local exp = redis.call('ZSCORE', K .. 'exp', c[3])
+          if c[2] == 'held' or c[2] == 'confirming' then
+            local exp = redis.call('ZSCORE', K .. 'exp', n)
             if exp and tonumber(exp) <= now then
-              settle_unit(c[3], now, ttl)
+              settle_lease(n, now, ttl)
               return claim_of(n)
             end
           end
@@ -287,10 +287,10 @@ public enum LeaseScripts {
             if c[2] == 'expired' then return fail('lease-expired') end
             if c[2] ~= 'held' then return fail('not-held') end
             if c[4] ~= ARGV[3] then return fail('stale-fence') end
-            if redis.call('HGET', K .. 'holder', c[3]) ~= ARGV[1] then return fail('lease-expired') end
+            if not redis.call('ZSCORE', K .. 'exp', ARGV[1]) then return fail('lease-expired') end
             local until_ms = now + tonumber(ARGV[4])
             redis.call('HSET', K .. 'c:' .. ARGV[1], 'st', 'confirming')
-            redis.call('ZADD', K .. 'exp', until_ms, c[3])
+            redis.call('ZADD', K .. 'exp', until_ms, ARGV[1])
             return answer('ok', ARGV[1], false, false)
             """)
 
@@ -302,8 +302,7 @@ public enum LeaseScripts {
             if c[2] == 'confirmed' then return answer('ok', ARGV[1], false, false) end
             if c[2] ~= 'confirming' or c[4] ~= ARGV[2] then return fail('not-held') end
             redis.call('HSET', K .. 'c:' .. ARGV[1], 'st', 'confirmed', 'or', ARGV[3])
-            redis.call('ZREM', K .. 'exp', c[3])
-            redis.call('HDEL', K .. 'holder', c[3])
+            redis.call('ZREM', K .. 'exp', ARGV[1])
             redis.call('SREM', K .. 'limbo', c[3])
             redis.call('DECR', K .. 'held')
             redis.call('INCR', K .. 'sold')
@@ -317,7 +316,7 @@ public enum LeaseScripts {
             if err then return err end
             local ck = K .. 'c:' .. ARGV[1]
             if c[2] == 'held' then
-              end_lease(ck, c[3], 'released', now, ttl)
+              end_lease(ARGV[1], c[3], 'released', now, ttl)
             elseif c[2] == 'waitlisted' then
               redis.call('LREM', K .. 'wl', 1, ARGV[1])
               redis.call('HSET', ck, 'st', 'lapsed')
@@ -340,7 +339,7 @@ public enum LeaseScripts {
             if c[2] ~= 'held' then return fail('not-held') end
             if c[4] ~= ARGV[3] then return fail('stale-fence') end
             local exp = now + ttl
-            redis.call('ZADD', K .. 'exp', exp, c[3])
+            redis.call('ZADD', K .. 'exp', exp, ARGV[1])
             redis.call('HSET', K .. 'c:' .. ARGV[1], 'x', exp)
             return answer('ok', ARGV[1], false, false)
             """)
@@ -380,11 +379,11 @@ public enum LeaseScripts {
             -- ARGV[1] = 'counts': no leases, O(1) — the gauges and the sold-out check.
             local exp = ARGV[1] == 'counts' and {} or redis.call('ZRANGE', K .. 'exp', 0, -1, 'WITHSCORES')
             for i = 1, #exp, 2 do
-              local unit = exp[i]
-              local c = redis.call('HGET', K .. 'holder', unit)
-              table.insert(leases, unit)
+              local c = exp[i]
+              local h = redis.call('HMGET', K .. 'c:' .. c, 'unit', 'f')
+              table.insert(leases, h[1])
               table.insert(leases, c)
-              table.insert(leases, redis.call('HGET', K .. 'c:' .. c, 'f'))
+              table.insert(leases, h[2])
               table.insert(leases, exp[i + 1])
             end
             return {'ok', units, free, tonumber(redis.call('GET', K .. 'held')), tonumber(redis.call('GET', K .. 'sold')),
