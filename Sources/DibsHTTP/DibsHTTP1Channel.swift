@@ -15,13 +15,16 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
     let responder: HTTPChannelHandler.Responder
+    /// Counts the answers `UnreadableRequestHandler` gives (the router's are counted as it times them).
+    private let metrics: DibsMetrics
     private let lastHandler: @Sendable () -> any RemovableChannelHandler
 
     init(
-        responder: @escaping HTTPChannelHandler.Responder,
+        responder: @escaping HTTPChannelHandler.Responder, metrics: DibsMetrics,
         lastHandler: @escaping @Sendable () -> any RemovableChannelHandler
     ) {
         self.responder = responder
+        self.metrics = metrics
         self.lastHandler = lastHandler
     }
 
@@ -34,7 +37,7 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
                 ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
             try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
             // Ours: a request that is not HTTP/1.1 gets a problem, not an empty 400.
-            try channel.pipeline.syncOperations.addHandler(UnreadableRequestHandler())
+            try channel.pipeline.syncOperations.addHandler(UnreadableRequestHandler(metrics: metrics))
             try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
             try channel.pipeline.syncOperations.addHandler(lastHandler())
             return try NIOAsyncChannel(

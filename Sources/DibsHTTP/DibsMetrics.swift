@@ -13,6 +13,9 @@ public final class DibsMetrics: Sendable {
     /// One histogram per route, made up front: recording needs no lock.
     private let routeLatencies: [String: DurationHistogram]
     private let otherLatencies = Mutex<[String: DurationHistogram]>([:])
+    /// Answers by HTTP status, made up front for every status Dibs gives: counting needs no lock.
+    private let answers: [Int: Counter]
+    private let otherAnswers = Mutex<[Int: Counter]>([:])
     private let storeErrors = Mutex<[String: Counter]>([:])
     private let dropGauges = Mutex<[String: Gauge]>([:])
 
@@ -43,6 +46,19 @@ public final class DibsMetrics: Sendable {
                 helpText: "Claims answered on the event loop that read them, without the router"))
         routeLatencies = Dictionary(
             uniqueKeysWithValues: Routes.all.map { route in (route.path, Self.makeLatency(registry, route.path)) })
+        answers = Dictionary(
+            uniqueKeysWithValues: Set([200, 201, 202] + ProblemKind.all.map(\.status)).map { status in
+                (status, Self.makeAnswers(registry, status))
+            })
+    }
+
+    private static func makeAnswers(_ registry: PrometheusCollectorRegistry, _ status: Int) -> Counter {
+        registry.makeCounter(
+            descriptor: MetricNameDescriptor(
+                namespace: "dibs", metricName: "http_responses", unitName: "total",
+                helpText:
+                    "Answers written, by HTTP status: every request's, and those to requests that could not be read"),
+            labels: [("status", String(status))])
     }
 
     private static func makeLatency(_ registry: PrometheusCollectorRegistry, _ route: String) -> DurationHistogram {
@@ -60,6 +76,7 @@ public final class DibsMetrics: Sendable {
     func claimAnsweredOnEventLoop() { claimsOnEventLoop.increment() }
 
     func request(route: String, status: Int, took duration: Duration) {
+        answered(status: status)
         if let histogram = routeLatencies[route] { return histogram.record(duration) }
         let histogram = otherLatencies.withLock { latencies in
             if let existing = latencies[route] { return existing }
@@ -68,6 +85,17 @@ public final class DibsMetrics: Sendable {
             return made
         }
         histogram.record(duration)
+    }
+
+    /// An answer written with `status` (counted by `request` for the requests it times).
+    func answered(status: Int) {
+        if let counter = answers[status] { return counter.increment() }
+        otherAnswers.withLock { counters in
+            if let existing = counters[status] { return existing }
+            let made = Self.makeAnswers(registry, status)
+            counters[status] = made
+            return made
+        }.increment()
     }
 
     func storeError(_ code: String) {

@@ -68,7 +68,7 @@ public enum DibsHTTPServer {
     /// them when nothing but the store needs I/O (`ClaimChannelHandler`).
     public static func server(service: DibsService, settings: ServiceSettings) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            DibsHTTP1Channel(responder: responder) {
+            DibsHTTP1Channel(responder: responder, metrics: service.metrics) {
                 ClaimChannelHandler(service: service, maximumBodyBytes: settings.maximumBodyBytes)
             }
         }

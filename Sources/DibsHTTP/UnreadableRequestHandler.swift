@@ -25,6 +25,12 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     /// The answer for the request that could not be read, once the earlier ones are out.
     private var pending: Problem?
     private var answered = false
+    /// Where the answers given here are counted (`dibs_http_responses_total`).
+    private let metrics: DibsMetrics
+
+    init(metrics: DibsMetrics) {
+        self.metrics = metrics
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
@@ -72,6 +78,7 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
         pending = nil
         answered = true
         let answer = APIResponse(problem)
+        metrics.answered(status: answer.status)
         var head = DibsHTTPServer.head(answer)
         head.headerFields[.connection] = "close"
         context.write(wrapOutboundOut(.head(head)), promise: nil)

@@ -238,6 +238,12 @@ final class ClaimAPITests: XCTestCase {
             XCTAssertTrue(
                 metrics.text.contains(#"dibs_request_duration_seconds_count{route="/v1/drops/{drop}/claims"} 3"#),
                 metrics.text)
+            // Answers by status: the drop made and the held claim, the waitlisted one, the
+            // sold-out one, /healthz and /readyz (this answer is counted once written).
+            for (status, count) in [(201, 2), (202, 1), (409, 1), (200, 2)] {
+                XCTAssertTrue(
+                    metrics.text.contains("dibs_http_responses_total{status=\"\(status)\"} \(count)\n"), metrics.text)
+            }
             XCTAssertTrue(metrics.text.contains(#"dibs_leases_held{drop="m"} 1"#), metrics.text)
             XCTAssertTrue(metrics.text.contains(#"dibs_waitlist_length{drop="m"} 1"#), metrics.text)
             let document = try await api.call(.get, "/v1/openapi.yaml", key: .none)

@@ -26,7 +26,7 @@ final class UnreadableRequestTests: XCTestCase {
     }
 
     func testEachUnreadableRequestGetsItsProblemAndTheConnectionCloses() async throws {
-        try await TestServer().test(live: true) { _, port in
+        try await TestServer().test(live: true) { api, port in
             let port = try XCTUnwrap(port)
             let cases: [(String, String, String)] = [
                 ("HELLO\r\n\r\n", "400", "malformed-request"),
@@ -46,6 +46,10 @@ final class UnreadableRequestTests: XCTestCase {
                 XCTAssertEqual(answers.count, 1, "\(answers)")
                 if let answer = answers.first { Self.assertProblem(answer, status, type) }
             }
+            // Counted by status like any answer, though no route timed them.
+            let metrics = try await api.call(.get, "/metrics", key: .none).text
+            XCTAssertTrue(metrics.contains(#"dibs_http_responses_total{status="400"} 3\#n"#), metrics)
+            XCTAssertTrue(metrics.contains(#"dibs_http_responses_total{status="431"} 1\#n"#), metrics)
         }
     }
 
