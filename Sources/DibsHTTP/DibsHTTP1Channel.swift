@@ -30,11 +30,11 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
-            // As HTTP1Channel.setup with its default configuration (NIO's request decoder, no
-            // pipelining assistance, error handling or header validation), but the answers
-            // are encoded by HTTP1ServerCodec, which also converts to and from HTTPTypes.
-            try channel.pipeline.syncOperations.addHandler(
-                ByteToMessageHandler(HTTPRequestDecoder(leftOverBytesStrategy: .dropBytes)))
+            // As HTTP1Channel.setup with its default configuration.
+            try channel.pipeline.syncOperations.configureHTTPServerPipeline(
+                withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
+                withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            // NIO's HTTP1ToHTTPServerCodec(secure: false), with origin-form targets taken as they are.
             try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
             // Ours: a request that is not HTTP/1.1 gets a problem, not an empty 400.
             try channel.pipeline.syncOperations.addHandler(UnreadableRequestHandler(metrics: metrics))
