@@ -78,38 +78,23 @@ public final class DibsMetrics: Sendable {
     func request(route: String, status: Int, took duration: Duration) {
         answered(status: status)
         if let histogram = routeLatencies[route] { return histogram.record(duration) }
-        let histogram = otherLatencies.withLock { latencies in
-            if let existing = latencies[route] { return existing }
-            let made = Self.makeLatency(registry, route)
-            latencies[route] = made
-            return made
-        }
-        histogram.record(duration)
+        Self.instrument(route, in: otherLatencies) { Self.makeLatency(registry, route) }.record(duration)
     }
 
     /// An answer written with `status` (counted by `request` for the requests it times).
     func answered(status: Int) {
         if let counter = answers[status] { return counter.increment() }
-        otherAnswers.withLock { counters in
-            if let existing = counters[status] { return existing }
-            let made = Self.makeAnswers(registry, status)
-            counters[status] = made
-            return made
-        }.increment()
+        Self.instrument(status, in: otherAnswers) { Self.makeAnswers(registry, status) }.increment()
     }
 
     func storeError(_ code: String) {
-        let counter = storeErrors.withLock { counters in
-            if let existing = counters[code] { return existing }
-            let made = registry.makeCounter(
+        Self.instrument(code, in: storeErrors) {
+            registry.makeCounter(
                 descriptor: MetricNameDescriptor(
                     namespace: "dibs", metricName: "store_errors", unitName: "total",
                     helpText: "Errors from the lease stores and the stores of keys, limits and idempotency, by code"),
                 labels: [("code", code)])
-            counters[code] = made
-            return made
-        }
-        counter.increment()
+        }.increment()
     }
 
     /// Sets a drop's live counts (leases held, waitlist length, units sold and free).
@@ -121,16 +106,23 @@ public final class DibsMetrics: Sendable {
             ("units_sold", "Units sold", snapshot.sold),
             ("units_free", "Units free", snapshot.free),
         ] {
-            let gauge = dropGauges.withLock { gauges in
-                let key = name + "|" + drop
-                if let existing = gauges[key] { return existing }
-                let made = registry.makeGauge(
+            Self.instrument(name + "|" + drop, in: dropGauges) {
+                registry.makeGauge(
                     descriptor: MetricNameDescriptor(namespace: "dibs", metricName: name, unitName: "", helpText: help),
                     labels: [("drop", drop)])
-                gauges[key] = made
-                return made
-            }
-            gauge.set(Double(value))
+            }.set(Double(value))
+        }
+    }
+
+    /// The instrument kept under `key`, made by `make` the first time it is asked for.
+    private static func instrument<Key: Hashable & Sendable, Instrument: Sendable>(
+        _ key: Key, in made: borrowing Mutex<[Key: Instrument]>, _ make: () -> Instrument
+    ) -> Instrument {
+        made.withLock { instruments in
+            if let existing = instruments[key] { return existing }
+            let instrument = make()
+            instruments[key] = instrument
+            return instrument
         }
     }
 

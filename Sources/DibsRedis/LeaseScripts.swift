@@ -58,24 +58,24 @@ public enum LeaseScripts {
           redis.call('DECR', K .. 'held')
           return false
         end
-        local function end_lease(c, unit, state, now, ttl)
-          local ck = K .. 'c:' .. c
-          redis.call('HSET', ck, 'st', state)
+        -- Ends claim c's lease of `unit` (the claim's shopper is `user`).
+        local function end_lease(c, unit, user, state, now, ttl)
+          redis.call('HSET', K .. 'c:' .. c, 'st', state)
           redis.call('ZREM', K .. 'exp', c)
-          redis.call('HINCRBY', K .. 'live', redis.call('HGET', ck, 'u'), '-1')
+          redis.call('HINCRBY', K .. 'live', user, '-1')
           return give_unit(unit, now, ttl)
         end
         -- Ends claim c's lease, which ran out, and promotes the waitlist onto its unit. A unit
         -- whose confirm began ('confirming') is not handed on: its sale may be in Postgres.
         -- Returns 'expired', 'promoted' or 'limbo'.
         local function settle_lease(c, now, ttl)
-          local h = redis.call('HMGET', K .. 'c:' .. c, 'st', 'unit')
+          local h = redis.call('HMGET', K .. 'c:' .. c, 'st', 'unit', 'u')
           if h[1] == 'confirming' then
             redis.call('ZREM', K .. 'exp', c)
             redis.call('SADD', K .. 'limbo', h[2])
             return 'limbo'
           end
-          return end_lease(c, h[2], 'expired', now, ttl) and 'promoted' or 'expired'
+          return end_lease(c, h[2], h[3], 'expired', now, ttl) and 'promoted' or 'expired'
         end
         -- Settles the leases that ran out, oldest first: at most `batch` of them when given, so
         -- one call never stalls Redis on a wave of expiries (18,000 took 0.1 s in one claim);
@@ -316,7 +316,7 @@ public enum LeaseScripts {
             if err then return err end
             local ck = K .. 'c:' .. ARGV[1]
             if c[2] == 'held' then
-              end_lease(ARGV[1], c[3], 'released', now, ttl)
+              end_lease(ARGV[1], c[3], c[1], 'released', now, ttl)
             elseif c[2] == 'waitlisted' then
               redis.call('LREM', K .. 'wl', 1, ARGV[1])
               redis.call('HSET', ck, 'st', 'lapsed')
