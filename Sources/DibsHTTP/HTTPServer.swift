@@ -5,6 +5,7 @@ public import Hummingbird
 public import HummingbirdCore
 public import Logging
 public import NIOCore
+import NIOHTTP1
 
 /// The request context: Hummingbird's, plus the client's address for per-IP rate limits.
 public struct DibsRequestContext: RequestContext, RemoteAddressRequestContext {
@@ -97,6 +98,9 @@ public enum DibsHTTPServer {
                 body = Array(buffer.readableBytesView)
             } catch let error as any HTTPResponseError where error.status == .contentTooLarge {
                 throw Problem(.payloadTooLarge, "the body is over the limit of \(limit) bytes")
+            } catch let error as HTTPParserError {
+                // The body went wrong mid-request (a bad chunk): a client's fault, not a 500.
+                throw UnreadableRequestHandler.problem(error)
             }
         }
         let headers = RequestHeaders(request.headers)
@@ -189,6 +193,8 @@ struct ProblemMiddleware: RouterMiddleware {
             result = try await next(request, context)
         } catch let problem as Problem {
             result = DibsHTTPServer.response(APIResponse(problem))
+            // A body that could not be read leaves nothing to read the next request from.
+            if problem.kind == .malformedRequest { result.headers[.connection] = "close" }
         } catch let error as any HTTPResponseError {
             result = DibsHTTPServer.response(APIResponse(Self.problem(for: error.status, request)))
             if error.status == .notFound {

@@ -8,8 +8,9 @@ import NIOHTTPTypes
 /// problem like any other (`malformed-request`, or `headers-too-large`, 431) and then closes
 /// the connection, where Hummingbird answers an empty `400`. The answer keeps its place: it
 /// waits for the answers of the requests read before it. An error in the middle of a
-/// request (a bad chunk of a body being read) is left to Hummingbird, whose handler is
-/// reading that body.
+/// request (a bad chunk of a body) goes on to Hummingbird, whose handler may be reading that
+/// body and must see it fail (an end would hand it a truncated body); the empty `400`
+/// Hummingbird then writes is replaced here by the problem.
 ///
 /// Sits right after `HTTP1ServerCodec`, so it sees every request and answer as they pass.
 final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHandler {
@@ -25,6 +26,11 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     /// The answer for the request that could not be read, once the earlier ones are out.
     private var pending: Problem?
     private var answered = false
+    /// The problem for a request that went wrong mid-body, given in place of Hummingbird's
+    /// empty `400` for it.
+    private var midRequest: Problem?
+    /// Hummingbird's parts after the head replaced here, not written.
+    private var droppingHummingbirdAnswer = false
     /// Where the answers given here are counted (`dibs_http_responses_total`).
     private let metrics: DibsMetrics
 
@@ -44,8 +50,15 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
+        let part = unwrapOutboundIn(data)
+        if droppingHummingbirdAnswer { return promise?.succeed() ?? () }
+        if let problem = midRequest, case .head(let head) = part, Self.isHummingbirdsParseErrorAnswer(head) {
+            droppingHummingbirdAnswer = true
+            answer(problem, context)
+            return promise?.succeed() ?? ()
+        }
         let isEnd: Bool
-        if case .end = unwrapOutboundIn(data) { isEnd = true } else { isEnd = false }
+        if case .end = part { isEnd = true } else { isEnd = false }
         context.write(data, promise: promise)
         if isEnd {
             unanswered = max(0, unanswered - 1)
@@ -57,12 +70,20 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
         // Once an answer is given or due, complaints about what followed are moot: the
         // connection is closing.
         guard !answered && pending == nil else { return }
-        // Mid-request, or not the parser's: Hummingbird's way.
-        guard let parserError = error as? HTTPParserError, !readingRequest else {
+        guard let parserError = error as? HTTPParserError else { return context.fireErrorCaught(error) }
+        if readingRequest {
+            midRequest = Self.problem(parserError)
             return context.fireErrorCaught(error)
         }
         let problem = Self.problem(parserError)
         if unanswered == 0 { answer(problem, context) } else { pending = problem }
+    }
+
+    /// The answer Hummingbird writes when its request stream fails with a parser error: a
+    /// `400` with no body and no content type (every answer of Dibs' own has one).
+    static func isHummingbirdsParseErrorAnswer(_ head: HTTPResponse) -> Bool {
+        head.status == .badRequest && head.headerFields[.contentType] == nil
+            && head.headerFields[.contentLength] == "0"
     }
 
     static func problem(_ error: HTTPParserError) -> Problem {

@@ -67,17 +67,31 @@ final class UnreadableRequestTests: XCTestCase {
         }
     }
 
-    /// A body whose chunks go wrong after its head was read stays Hummingbird's: a 400, and
-    /// the connection closes.
-    func testAnUnreadableBodyIsRefusedAndTheConnectionCloses() async throws {
+    /// A body whose chunks go wrong after its head was read gets the problem too, however far
+    /// its request got: held by the claim handler, read by an operation (where it was a
+    /// 500), answered before its body was read (the 404, then the problem); each counted.
+    func testAnUnreadableBodyGetsItsProblemAndTheConnectionCloses() async throws {
         let server = try TestServer()
-        let key = server.storefrontKey
-        try await server.test(live: true) { _, port in
-            let request =
-                "POST /v1/drops/d/claims HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n"
-                + "Idempotency-Key: k\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"
-            let answers = Self.answers(try await RawConnection.exchange(request, port: try XCTUnwrap(port)))
-            XCTAssertEqual(answers.map(\.status), ["400"], "\(answers)")
+        try await server.test(live: true) { api, port in
+            let port = try XCTUnwrap(port)
+            func chunked(_ path: String, _ key: String) -> String {
+                "POST \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n"
+                    + "Idempotency-Key: k\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    + "5\r\n{\"use\r\nzz\r\n"
+            }
+            let cases: [(request: String, statuses: [String])] = [
+                (chunked("/v1/drops/d/claims", server.storefrontKey), ["400"]),
+                (chunked("/v1/admin/drops", server.operatorKey), ["400"]),
+                (chunked("/v1/nowhere", server.operatorKey), ["404", "400"]),
+            ]
+            for (request, statuses) in cases {
+                let answers = Self.answers(try await RawConnection.exchange(request, port: port))
+                XCTAssertEqual(answers.map(\.status), statuses, "\(answers)")
+                if let last = answers.last { Self.assertProblem(last, "400", "malformed-request") }
+            }
+            let metrics = try await api.call(.get, "/metrics", key: .none).text
+            XCTAssertTrue(metrics.contains(#"dibs_http_responses_total{status="400"} 3\#n"#), metrics)
+            XCTAssertTrue(metrics.contains(#"dibs_http_responses_total{status="500"} 0\#n"#), metrics)
         }
     }
 }
