@@ -46,6 +46,14 @@ final class Authenticator: Sendable {
         return known.caller
     }
 
+    /// Whether the header starts with the `Bearer` scheme, whose name is case-insensitive
+    /// (RFC 9110, 11.1): `bearer dibs_…` is the same credential.
+    static func isBearer(_ authorization: String) -> Bool {
+        let scheme = authorization.utf8.prefix(7)
+        return scheme.count == 7 && scheme.last == UInt8(ascii: " ")
+            && zip(scheme.dropLast(), "bearer".utf8).allSatisfy { $0 | 0x20 == $1 }
+    }
+
     func authenticate(_ authorization: String?, needs scope: APIScope) async throws -> Caller {
         guard let authorization else {
             throw Problem(.unauthorized, "send the API key as \"Authorization: Bearer dibs_…\"")
@@ -56,7 +64,7 @@ final class Authenticator: Sendable {
             }
             return known
         }
-        guard authorization.utf8.count < 200, authorization.hasPrefix("Bearer "),
+        guard authorization.utf8.count < 200, Self.isBearer(authorization),
             let key = APIKey(
                 authorization.utf8.dropFirst(7).split(separator: UInt8(ascii: " ")).first.map {
                     String(decoding: $0, as: UTF8.self)

@@ -141,6 +141,15 @@ final class RequestErrorTests: XCTestCase {
                 .post, "/v1/admin/drops", key: .storefront, idempotencyKey: "s", body: #"{"id":"e","units":1}"#)
             XCTAssertEqual(scope.status, 403)
             XCTAssertEqual(scope.problem, "insufficient-scope")
+            // The scheme's name is case-insensitive.
+            for scheme in ["bearer", "BEARER", "bEaReR"] {
+                let reply = try await api.call(.get, "/v1/drops/d", key: .raw("\(scheme) \(api.storefrontKey)"))
+                XCTAssertEqual(reply.status, 200, scheme)
+            }
+            for scheme in ["Bearer\t", "Bearr ", "Bearerx", "Bearer"] {
+                let reply = try await api.call(.get, "/v1/drops/d", key: .raw(scheme + api.storefrontKey))
+                XCTAssertEqual(reply.status, 401, scheme)
+            }
             // An operator key may do what a storefront does.
             do {
                 let reply = try await api.call(.get, "/v1/drops/d", key: .operator)
