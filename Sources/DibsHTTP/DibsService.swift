@@ -53,7 +53,8 @@ public final class DibsService: Sendable {
     /// token. The store is idempotent itself — it records every claim under its drop and
     /// Idempotency-Key, atomically, and replays it — so the begin-and-complete of the other
     /// POSTs is not needed: only the token, which the store keeps as a hash, must be kept
-    /// here for a replay. Claim keys are therefore scoped by drop as well as by API key.
+    /// here for a replay. A claim's key is therefore scoped by its drop, not by the API key
+    /// that sent it (the stores know no API keys); the token kept here is per API key.
     func claim(_ request: APIRequest, drop dropText: String) async -> APIResponse {
         await answering(request, scope: .storefront, changesState: true, countAs: "claim") { caller, fields in
             let drop = try DropID(dropText)

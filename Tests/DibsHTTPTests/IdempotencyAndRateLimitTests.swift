@@ -122,6 +122,26 @@ final class IdempotencyAndRateLimitTests: XCTestCase {
         }
     }
 
+    /// A claim's key names one claim on its drop whichever storefront key sends it: a retry
+    /// after a key rotation gets the first answer, not a second claim.
+    func testAClaimKeyIsTheDropsNotTheAPIKeys() async throws {
+        let server = try TestServer()
+        let rotated = APIKey.generate()
+        try server.keys.insert(rotated.record(name: "shop-2", scope: .storefront, createdAt: server.clock.now()))
+        try await server.test { api in
+            try await api.createDrop("d", units: 5)
+            let first = try await api.claim("d", user: "ann", key: "k1")
+            let retry = try await api.call(
+                .post, "/v1/drops/d/claims", key: .raw("Bearer \(rotated.text)"), idempotencyKey: "k1",
+                body: #"{"user":"ann"}"#)
+            XCTAssertEqual(retry.status, 201, retry.text)
+            XCTAssertEqual(retry.string("claim"), first.string("claim"))
+            XCTAssertEqual(retry.headers[HTTPField.Name("Idempotent-Replayed")!], "true")
+            let drop = try await api.call(.get, "/v1/drops/d")
+            XCTAssertEqual(drop.int("held"), 1, "no second claim")
+        }
+    }
+
     func testSameKeyWhileInFlightIs409() async throws {
         let gate = GatedStore()
         try await TestServer(store: gate).test { api in
