@@ -17,14 +17,17 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     let responder: HTTPChannelHandler.Responder
     /// Counts the answers `UnreadableRequestHandler` gives (the router's are counted as it times them).
     private let metrics: DibsMetrics
+    /// Closes connections left idle or part-way through a request (`ServiceSettings.idleTimeout`).
+    private let idleTimeout: Duration?
     private let lastHandler: @Sendable () -> any RemovableChannelHandler
 
     init(
-        responder: @escaping HTTPChannelHandler.Responder, metrics: DibsMetrics,
+        responder: @escaping HTTPChannelHandler.Responder, metrics: DibsMetrics, idleTimeout: Duration?,
         lastHandler: @escaping @Sendable () -> any RemovableChannelHandler
     ) {
         self.responder = responder
         self.metrics = metrics
+        self.idleTimeout = idleTimeout
         self.lastHandler = lastHandler
     }
 
@@ -38,7 +41,8 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
             // Ours: a request that is not HTTP/1.1 gets a problem, not an empty 400.
             try channel.pipeline.syncOperations.addHandler(UnreadableRequestHandler(metrics: metrics))
-            try channel.pipeline.syncOperations.addHandler(HTTPConnectionStateHandler(idleTimeout: nil, logger: logger))
+            try channel.pipeline.syncOperations.addHandler(
+                HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
             try channel.pipeline.syncOperations.addHandler(lastHandler())
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))

@@ -69,7 +69,7 @@ public enum DibsHTTPServer {
     /// them when nothing but the store needs I/O (`ClaimChannelHandler`).
     public static func server(service: DibsService, settings: ServiceSettings) -> HTTPServerBuilder {
         HTTPServerBuilder { responder in
-            DibsHTTP1Channel(responder: responder, metrics: service.metrics) {
+            DibsHTTP1Channel(responder: responder, metrics: service.metrics, idleTimeout: settings.idleTimeout) {
                 ClaimChannelHandler(service: service, maximumBodyBytes: settings.maximumBodyBytes)
             }
         }

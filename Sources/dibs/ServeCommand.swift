@@ -47,6 +47,12 @@ struct Serve: AsyncParsableCommand {
             load-tested from one host (env: DIBS_RATE_PER_IP; default 500/1000).
             """)
     var ratePerIP: String?
+    @Option(
+        help: """
+            Seconds a connection may sit with no request in progress, or part-way through sending \
+            one, before it is closed; 0 never closes it (env: DIBS_IDLE_TIMEOUT; default 60).
+            """)
+    var idleTimeout: Int?
     @Option(help: "Pooled Postgres connections (env: DIBS_POSTGRES_CONNECTIONS; default 32).")
     var postgresConnections: Int?
     @Option(help: "Pipelined Redis connections (env: DIBS_REDIS_CONNECTIONS; default 4).")
@@ -91,12 +97,21 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--store must be servers or memory, not \(storeName)")
         }
         configuration.host = host ?? environment("DIBS_HOST") ?? "127.0.0.1"
-        configuration.port = try port ?? integer("DIBS_PORT", in: 0...65535) ?? 8080
+        configuration.port = try checked(port, "--port", in: 0...65535) ?? integer("DIBS_PORT", in: 0...65535) ?? 8080
         configuration.postgresConnections =
-            try postgresConnections ?? integer("DIBS_POSTGRES_CONNECTIONS", in: 1...1000) ?? 32
-        configuration.redisConnections = try redisConnections ?? integer("DIBS_REDIS_CONNECTIONS", in: 1...64) ?? 4
+            try checked(postgresConnections, "--postgres-connections", in: 1...1000)
+            ?? integer("DIBS_POSTGRES_CONNECTIONS", in: 1...1000) ?? 32
+        configuration.redisConnections =
+            try checked(redisConnections, "--redis-connections", in: 1...64)
+            ?? integer("DIBS_REDIS_CONNECTIONS", in: 1...64) ?? 4
         var settings = configuration.settings
-        settings.maximumBodyBytes = try maxBodyBytes ?? integer("DIBS_MAX_BODY_BYTES", in: 64...1_048_576) ?? 4096
+        settings.maximumBodyBytes =
+            try checked(maxBodyBytes, "--max-body-bytes", in: 64...1_048_576)
+            ?? integer("DIBS_MAX_BODY_BYTES", in: 64...1_048_576) ?? 4096
+        let idleSeconds =
+            try checked(idleTimeout, "--idle-timeout", in: 0...86_400) ?? integer("DIBS_IDLE_TIMEOUT", in: 0...86_400)
+            ?? 60
+        settings.idleTimeout = idleSeconds == 0 ? nil : .seconds(idleSeconds)
         if let text = ratePerKey ?? environment("DIBS_RATE_PER_KEY") { settings.perKeyLimit = try rate(text, "key") }
         if let text = ratePerShopper ?? environment("DIBS_RATE_PER_SHOPPER") {
             settings.perShopperLimit = try rate(text, "shopper")
@@ -123,6 +138,15 @@ struct Serve: AsyncParsableCommand {
             lines.append("dibs serve listening on http://\(host):\(port) (stores: \(storeName))\n")
             FileHandle.standardOutput.write(Data(lines.joined().utf8))
         }
+    }
+
+    /// A flag's value, refused outside `range` as its variable's would be.
+    private func checked(_ value: Int?, _ flag: String, in range: ClosedRange<Int>) throws -> Int? {
+        guard let value else { return nil }
+        guard range.contains(value) else {
+            throw ValidationError("\(flag) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return value
     }
 
     private func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
