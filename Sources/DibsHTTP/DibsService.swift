@@ -403,14 +403,16 @@ public final class DibsService: Sendable {
         return Array(hasher.finalize())
     }
 
-    /// Takes a token from the caller's key, the client's address and the shopper (if any).
+    /// Takes a token from the caller's key and the shopper (if any). Not from the address: a
+    /// storefront's backend sends every shopper's claims from a few addresses, so an
+    /// authenticated caller is limited by its key; the address pays for requests without a
+    /// valid key (`admitAddress`).
     func admit(_ request: APIRequest, _ caller: Caller, shopper: UserID?) async throws {
         try await take(rateBuckets(request, caller, shopper: shopper))
     }
 
     private func rateBuckets(_ request: APIRequest, _ caller: Caller, shopper: UserID?) -> [RateBucket] {
         var buckets: [RateBucket] = []
-        if let limit = settings.perIPLimit { buckets.append(RateBucket(key: "ip:" + request.clientIP, limit: limit)) }
         if let limit = settings.perKeyLimit { buckets.append(RateBucket(key: "key:" + caller.keyID, limit: limit)) }
         if let shopper, let limit = settings.perShopperLimit {
             buckets.append(RateBucket(key: "user:" + shopper.rawValue, limit: limit))
@@ -418,6 +420,7 @@ public final class DibsService: Sendable {
         return buckets
     }
 
+    /// Takes a token from the client's address, for a request that carried no valid key.
     func admitAddress(_ request: APIRequest) async throws {
         guard let limit = settings.perIPLimit else { return }
         try await take([RateBucket(key: "ip:" + request.clientIP, limit: limit)])

@@ -12,6 +12,8 @@ public struct ServiceSettings: Sendable {
     /// Token buckets; `nil` lifts that limit (a staging copy load-tested from one host).
     public var perKeyLimit = RateLimit(perSecond: 10_000, burst: 20_000)
     public var perShopperLimit = RateLimit(perSecond: 2, burst: 5)
+    /// Per client address, for requests without a valid API key (guessing keys, junk):
+    /// authenticated callers are limited per key and per shopper.
     public var perIPLimit = RateLimit(perSecond: 500, burst: 1000)
     /// How long a looked-up API key (and a revocation) is trusted before it is read again.
     public var apiKeyCacheFor: Duration = .seconds(5)

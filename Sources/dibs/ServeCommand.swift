@@ -43,8 +43,9 @@ struct Serve: AsyncParsableCommand {
     var ratePerShopper: String?
     @Option(
         help: """
-            Requests per second per client address, RATE[/BURST] or `off`; lift it on a staging copy \
-            load-tested from one host (env: DIBS_RATE_PER_IP; default 500/1000).
+            Requests per second per client address without a valid API key (guessing keys), \
+            RATE[/BURST] or `off`; authenticated callers are limited per key and per shopper \
+            (env: DIBS_RATE_PER_IP; default 500/1000).
             """)
     var ratePerIP: String?
     @Option(
