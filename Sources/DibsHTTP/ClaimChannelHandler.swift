@@ -39,8 +39,14 @@ final class ClaimChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var unanswered = 0
     /// A claim started here is not answered yet.
     private var claimInFlight = false
-    /// Parts read while a claim was in flight, handled once it is answered.
-    private var waiting = CircularBuffer<HTTPRequestPart>()
+    /// What was read while a claim was in flight, handled once it is answered: parts, and
+    /// an error of the parser, which must reach Hummingbird after the requests before it.
+    private var waiting = CircularBuffer<Waiting>()
+
+    private enum Waiting {
+        case part(HTTPRequestPart)
+        case error(any Error)
+    }
     /// A read asked for while too many parts waited, made once fewer do.
     private var readHeld = false
     /// Inside `channelRead`: a store that answers at once must not replay `waiting` there.
@@ -59,7 +65,7 @@ final class ClaimChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let part = unwrapInboundIn(data)
-        if claimInFlight { return waiting.append(part) }
+        if claimInFlight { return waiting.append(.part(part)) }
         reading = true
         defer { reading = false }
         handle(part, context)
@@ -72,6 +78,13 @@ final class ClaimChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
     }
 
     static let waitingPartsBeforeReadsStop = 64
+
+    /// A request that went wrong mid-way (a bad chunk) while a claim was in flight: its error
+    /// waits in line, so its answer (`UnreadableRequestHandler`'s problem, once Hummingbird
+    /// sees the error) comes after the answers of the requests before it, not ahead of them.
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if claimInFlight { waiting.append(.error(error)) } else { context.fireErrorCaught(error) }
+    }
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         if case .end = unwrapOutboundIn(data) { unanswered = max(0, unanswered - 1) }
@@ -150,7 +163,12 @@ final class ClaimChannelHandler: ChannelDuplexHandler, RemovableChannelHandler {
         write(answer, startedAt: startedAt, context)
         if !waiting.isEmpty {
             reading = true
-            while !claimInFlight, let part = waiting.popFirst() { handle(part, context) }
+            while !claimInFlight, let next = waiting.popFirst() {
+                switch next {
+                case .part(let part): handle(part, context)
+                case .error(let error): context.fireErrorCaught(error)
+                }
+            }
             reading = false
             // Outside a read from the socket: what was passed on is delivered on this signal.
             context.fireChannelReadComplete()

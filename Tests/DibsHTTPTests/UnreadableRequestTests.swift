@@ -67,6 +67,28 @@ final class UnreadableRequestTests: XCTestCase {
         }
     }
 
+    /// A request whose body goes wrong while a claim before it is in flight is answered after
+    /// that claim, and after any request between them.
+    func testAnUnreadableBodyWaitsForTheAnswersBeforeIt() async throws {
+        try await EventLoopClaimTests.withSlowDrop { key, port in
+            let broken =
+                "POST /v1/drops/slow/claims HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n"
+                + "Idempotency-Key: k\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
+                + "5\r\n{\"use\r\nzz\r\n"
+            for (between, statuses) in [
+                ("", ["201", "400"]), ("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", ["201", "200", "400"]),
+            ] {
+                let requests =
+                    EventLoopClaimTests.claim(
+                        "slow-\(statuses.count)", "bob-\(statuses.count)", apiKey: key, drop: "slow")
+                    + between + broken
+                let answers = Self.answers(try await RawConnection.exchange(requests, port: port))
+                XCTAssertEqual(answers.map(\.status), statuses, "\(answers)")
+                if let last = answers.last { Self.assertProblem(last, "400", "malformed-request") }
+            }
+        }
+    }
+
     /// A body whose chunks go wrong after its head was read gets the problem too, however far
     /// its request got: held by the claim handler, read by an operation (where it was a
     /// 500), answered before its body was read (the 404, then the problem); each counted.
