@@ -9,8 +9,9 @@ import NIOHTTPTypesHTTP1
 /// Hummingbird's HTTP/1.1 child channel (`HTTP1Channel`) with handlers of ours where
 /// `HTTP1Channel.Configuration.additionalChannelHandlers` cannot go: one after the
 /// connection-state handler (there the state handler sees the requests it answers, so idle
-/// timeouts and graceful shutdown treat them like any other), and `UnreadableRequestHandler`
-/// before it, next to the HTTP/1 codec whose errors it answers.
+/// timeouts and graceful shutdown treat them like any other), `UnreadableRequestHandler`
+/// before it, next to the HTTP/1 codec whose errors it answers, and `ExpectContinueHandler`
+/// before that codec's conversion to HTTPTypes, where a request's version is still known.
 struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 
@@ -37,6 +38,8 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.configureHTTPServerPipeline(
                 withPipeliningAssistance: false, withErrorHandling: false, withOutboundHeaderValidation: false,
                 withEncoderConfiguration: .init(), withDecoderLimitConfiguration: .init())
+            // Ours: `Expect: 100-continue` answered, where the request's version is known.
+            try channel.pipeline.syncOperations.addHandler(ExpectContinueHandler())
             // NIO's HTTP1ToHTTPServerCodec(secure: false), with origin-form targets taken as they are.
             try channel.pipeline.syncOperations.addHandler(HTTP1ServerCodec())
             // Ours: a request that is not HTTP/1.1 gets a problem, not an empty 400.
