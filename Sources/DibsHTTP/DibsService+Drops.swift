@@ -27,7 +27,7 @@ extension DibsService {
             let config = try DropConfig(
                 id: id, units: Int(units), holdTTL: .seconds(ttl), perUserLimit: Int(limit),
                 waitlistCapacity: capacity.map(Int.init), mode: mode, opensAt: opensAt, closesAt: closesAt)
-            try await self.admit(request, caller, shopper: nil)
+            try await self.admit(caller, shopper: nil)
             return try await self.idempotently(
                 self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
             ) {
@@ -42,7 +42,7 @@ extension DibsService {
 
     func getDrop(_ request: APIRequest, drop dropText: String) async -> APIResponse {
         await answering(request, scope: .storefront, changesState: false) { caller, _ in
-            try await self.admit(request, caller, shopper: nil)
+            try await self.admit(caller, shopper: nil)
             let drop = try DropID(dropText)
             let (store, cancelled) = try await self.router.route(drop)
             return .json(200, try await self.describe(drop, store: store, cancelled: cancelled))
@@ -54,7 +54,7 @@ extension DibsService {
     func changeDrop(_ request: APIRequest, drop dropText: String, _ change: DropChange) async -> APIResponse {
         await answering(request, scope: .operator, changesState: true) { caller, fields in
             try fields.finish()
-            try await self.admit(request, caller, shopper: nil)
+            try await self.admit(caller, shopper: nil)
             let drop = try DropID(dropText)
             let (store, _) = try await self.router.route(drop)
             return try await self.idempotently(

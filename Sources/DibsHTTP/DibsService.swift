@@ -60,7 +60,7 @@ public final class DibsService: Sendable {
             let drop = try DropID(dropText)
             let user = try UserID(try fields.requiredString("user", maxLength: 512))
             try fields.finish()
-            try await self.admit(request, caller, shopper: user)
+            try await self.admit(caller, shopper: user)
             let key = try IdempotencyKey(request.idempotencyKey ?? "")
             // Every unit is sold, for good: the answer this key gets whenever it comes, from memory.
             if let sold = self.router.soldOutAnswer(drop, key: key) { return sold }
@@ -135,7 +135,7 @@ public final class DibsService: Sendable {
             target = .store(route.store)
         }
         let claim = ClaimRequest(drop: drop, user: user, idempotencyKey: key)
-        let buckets = rateBuckets(request, caller, shopper: user)
+        let buckets = rateBuckets(caller, shopper: user)
         if buckets.isEmpty { return claimAdmitted(claim, target, .allowed, then: then) }
         if let decision = limiter.admitWithoutIO(buckets) { return claimAdmitted(claim, target, decision, then: then) }
         limiter.startAdmit(buckets) { admitted in
@@ -217,7 +217,7 @@ public final class DibsService: Sendable {
 
     func status(_ request: APIRequest, claim claimText: String) async -> APIResponse {
         await answering(request, scope: .storefront, changesState: false) { caller, _ in
-            try await self.admit(request, caller, shopper: nil)
+            try await self.admit(caller, shopper: nil)
             let claim = try ClaimID(claimText)
             let (store, _) = try await self.router.route(claim.drop)
             return .json(200, Render.status(try await store.status(of: claim)))
@@ -231,7 +231,7 @@ public final class DibsService: Sendable {
             let orderRef = try fields.string("order_ref", maxLength: 512)
             let fence = try fields.integer("fence", in: 1...Int64.max)
             try fields.finish()
-            try await self.admit(request, caller, shopper: nil)
+            try await self.admit(caller, shopper: nil)
             let (store, cancelled) = try await self.router.route(claim.drop)
             if cancelled { throw Problem(.dropCancelled, "drop \(claim.drop) was cancelled") }
             return try await self.idempotently(
@@ -253,7 +253,7 @@ public final class DibsService: Sendable {
             let claim = try ClaimID(claimText)
             let token = try HoldToken(try fields.requiredString("hold_token", maxLength: 64))
             try fields.finish()
-            try await self.admit(request, caller, shopper: nil)
+            try await self.admit(caller, shopper: nil)
             let (store, _) = try await self.router.route(claim.drop)
             return try await self.idempotently(
                 self.scopedKey(caller, request.idempotencyKey!), self.fingerprint(request)
@@ -407,11 +407,11 @@ public final class DibsService: Sendable {
     /// storefront's backend sends every shopper's claims from a few addresses, so an
     /// authenticated caller is limited by its key; the address pays for requests without a
     /// valid key (`admitAddress`).
-    func admit(_ request: APIRequest, _ caller: Caller, shopper: UserID?) async throws {
-        try await take(rateBuckets(request, caller, shopper: shopper))
+    func admit(_ caller: Caller, shopper: UserID?) async throws {
+        try await take(rateBuckets(caller, shopper: shopper))
     }
 
-    private func rateBuckets(_ request: APIRequest, _ caller: Caller, shopper: UserID?) -> [RateBucket] {
+    private func rateBuckets(_ caller: Caller, shopper: UserID?) -> [RateBucket] {
         var buckets: [RateBucket] = []
         if let limit = settings.perKeyLimit { buckets.append(RateBucket(key: "key:" + caller.keyID, limit: limit)) }
         if let shopper, let limit = settings.perShopperLimit {
