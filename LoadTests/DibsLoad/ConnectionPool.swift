@@ -33,7 +33,12 @@ actor ConnectionPool {
     }
 
     private func acquire() async throws -> HTTP1Connection {
-        if let connection = idle.popLast() { return connection }
+        // One the server closed while it sat idle frees its slot.
+        while let connection = idle.popLast() {
+            if connection.isActive { return connection }
+            connection.close()
+            open -= 1
+        }
         if open < size {
             open += 1
             do { return try await HTTP1Connection.connect(host: host, port: port) } catch {

@@ -207,6 +207,9 @@ public enum LoadRun {
         var operation = RecordedOperation(
             kind: kind, shopper: shopper, key: key, intended: intended, invoke: invoke, outcome: "no-answer", body: [])
         defer { recorder.append(operation) }
+        // A connection the server closed while it sat idle (`--idle-timeout`) is replaced
+        // before it is used: a claim sent on it would go unanswered for nothing.
+        if !connection.isActive { connection = await reconnect(plan) ?? connection }
         do {
             let reply = try await connection.send(
                 "POST", "/v1/drops/\(drop.id)/claims",
@@ -384,6 +387,7 @@ public enum LoadRun {
     static func claimStatus(_ claim: String, _ connection: inout HTTP1Connection, _ plan: LoadPlan) async
         -> ResponseFields?
     {
+        if !connection.isActive { connection = await reconnect(plan) ?? connection }
         guard
             let reply = try? await connection.send(
                 "GET", "/v1/claims/\(claim)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
