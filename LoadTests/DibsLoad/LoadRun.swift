@@ -207,8 +207,9 @@ public enum LoadRun {
         var operation = RecordedOperation(
             kind: kind, shopper: shopper, key: key, intended: intended, invoke: invoke, outcome: "no-answer", body: [])
         defer { recorder.append(operation) }
-        // A connection the server closed while it sat idle (`--idle-timeout`) is replaced
-        // before it is used: a claim sent on it would go unanswered for nothing.
+        // A connection that broke, or that the server closed while it sat idle
+        // (`--idle-timeout`), is replaced before it is used: a claim sent on it would go
+        // unanswered for nothing.
         if !connection.isActive { connection = await reconnect(plan) ?? connection }
         do {
             let reply = try await connection.send(
@@ -231,7 +232,6 @@ public enum LoadRun {
             return ClaimAnswer(status: reply.status, claim: operation.claim, token: fields.string("hold_token"))
         } catch {
             counts.answered("no-answer", latency: clock.now() - intended)
-            if !connection.isActive { connection = await reconnect(plan) ?? connection }
             return nil
         }
     }
@@ -383,7 +383,7 @@ public enum LoadRun {
     }
 
     /// A claim's status (`GET /v1/claims/{id}`); `nil` when it did not answer 200 (a broken
-    /// connection is replaced for the next call).
+    /// connection is replaced before it is used).
     static func claimStatus(_ claim: String, _ connection: inout HTTP1Connection, _ plan: LoadPlan) async
         -> ResponseFields?
     {
@@ -392,10 +392,7 @@ public enum LoadRun {
             let reply = try? await connection.send(
                 "GET", "/v1/claims/\(claim)", headers: [("Authorization", "Bearer \(plan.storefrontKey)")],
                 timeout: plan.requestTimeout), reply.status == 200
-        else {
-            if !connection.isActive { connection = await reconnect(plan) ?? connection }
-            return nil
-        }
+        else { return nil }
         return ResponseFields(reply.body)
     }
 

@@ -25,12 +25,12 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
     private var readingRequest = false
     /// The answer for the request that could not be read, once the earlier ones are out.
     private var pending: Problem?
+    /// This handler's answer is written and the connection closing: nothing follows it
+    /// (the rest of the Hummingbird answer it replaced is dropped).
     private var answered = false
     /// The problem for a request that went wrong mid-body, given in place of Hummingbird's
     /// empty `400` for it.
     private var midRequest: Problem?
-    /// Hummingbird's parts after the head replaced here, not written.
-    private var droppingHummingbirdAnswer = false
     /// Where the answers given here are counted (`dibs_http_responses_total`).
     private let metrics: DibsMetrics
 
@@ -51,9 +51,8 @@ final class UnreadableRequestHandler: ChannelDuplexHandler, RemovableChannelHand
 
     func write(context: ChannelHandlerContext, data: NIOAny, promise: EventLoopPromise<Void>?) {
         let part = unwrapOutboundIn(data)
-        if droppingHummingbirdAnswer { return promise?.succeed() ?? () }
+        if answered { return promise?.succeed() ?? () }
         if let problem = midRequest, case .head(let head) = part, Self.isHummingbirdsParseErrorAnswer(head) {
-            droppingHummingbirdAnswer = true
             answer(problem, context)
             return promise?.succeed() ?? ()
         }

@@ -98,20 +98,15 @@ struct Serve: AsyncParsableCommand {
             throw ValidationError("--store must be servers or memory, not \(storeName)")
         }
         configuration.host = host ?? environment("DIBS_HOST") ?? "127.0.0.1"
-        configuration.port = try checked(port, "--port", in: 0...65535) ?? integer("DIBS_PORT", in: 0...65535) ?? 8080
+        configuration.port = try number(port, "--port", "DIBS_PORT", in: 0...65535) ?? 8080
         configuration.postgresConnections =
-            try checked(postgresConnections, "--postgres-connections", in: 1...1000)
-            ?? integer("DIBS_POSTGRES_CONNECTIONS", in: 1...1000) ?? 32
+            try number(postgresConnections, "--postgres-connections", "DIBS_POSTGRES_CONNECTIONS", in: 1...1000) ?? 32
         configuration.redisConnections =
-            try checked(redisConnections, "--redis-connections", in: 1...64)
-            ?? integer("DIBS_REDIS_CONNECTIONS", in: 1...64) ?? 4
+            try number(redisConnections, "--redis-connections", "DIBS_REDIS_CONNECTIONS", in: 1...64) ?? 4
         var settings = configuration.settings
         settings.maximumBodyBytes =
-            try checked(maxBodyBytes, "--max-body-bytes", in: 64...1_048_576)
-            ?? integer("DIBS_MAX_BODY_BYTES", in: 64...1_048_576) ?? 4096
-        let idleSeconds =
-            try checked(idleTimeout, "--idle-timeout", in: 0...86_400) ?? integer("DIBS_IDLE_TIMEOUT", in: 0...86_400)
-            ?? 60
+            try number(maxBodyBytes, "--max-body-bytes", "DIBS_MAX_BODY_BYTES", in: 64...1_048_576) ?? 4096
+        let idleSeconds = try number(idleTimeout, "--idle-timeout", "DIBS_IDLE_TIMEOUT", in: 0...86_400) ?? 60
         settings.idleTimeout = idleSeconds == 0 ? nil : .seconds(idleSeconds)
         if let text = ratePerKey ?? environment("DIBS_RATE_PER_KEY") { settings.perKeyLimit = try rate(text, "key") }
         if let text = ratePerShopper ?? environment("DIBS_RATE_PER_SHOPPER") {
@@ -141,18 +136,20 @@ struct Serve: AsyncParsableCommand {
         }
     }
 
-    /// A flag's value, refused outside `range` as its variable's would be.
-    private func checked(_ value: Int?, _ flag: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard let value else { return nil }
-        guard range.contains(value) else {
-            throw ValidationError("\(flag) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
+    /// The flag's value, else its variable's; either refused outside `range`, by name.
+    private func number(_ flagValue: Int?, _ flag: String, _ variable: String, in range: ClosedRange<Int>) throws
+        -> Int?
+    {
+        let value: Int?
+        let name: String
+        if let flagValue {
+            (value, name) = (flagValue, flag)
+        } else if let text = environment(variable) {
+            (value, name) = (Int(text), variable)
+        } else {
+            return nil
         }
-        return value
-    }
-
-    private func integer(_ name: String, in range: ClosedRange<Int>) throws -> Int? {
-        guard let text = environment(name) else { return nil }
-        guard let value = Int(text), range.contains(value) else {
+        guard let value, range.contains(value) else {
             throw ValidationError("\(name) must be a whole number from \(range.lowerBound) to \(range.upperBound)")
         }
         return value
