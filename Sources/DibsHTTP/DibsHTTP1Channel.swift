@@ -9,7 +9,8 @@ import NIOHTTPTypesHTTP1
 /// Hummingbird's HTTP/1.1 child channel (`HTTP1Channel`) with handlers of ours where
 /// `HTTP1Channel.Configuration.additionalChannelHandlers` cannot go: one after the
 /// connection-state handler (there the state handler sees the requests it answers, so idle
-/// timeouts and graceful shutdown treat them like any other), `UnreadableRequestHandler`
+/// timeouts and graceful shutdown treat them like any other) and `RequestBodyDeadlineHandler`
+/// next to it, `UnreadableRequestHandler`
 /// before it, next to the HTTP/1 codec whose errors it answers, and `ExpectContinueHandler`
 /// before that codec's conversion to HTTPTypes, where a request's version is still known.
 struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
@@ -46,6 +47,10 @@ struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
             try channel.pipeline.syncOperations.addHandler(UnreadableRequestHandler(metrics: metrics))
             try channel.pipeline.syncOperations.addHandler(
                 HTTPConnectionStateHandler(idleTimeout: idleTimeout, logger: logger))
+            // Ours: the idle timeout bounds a body too, which the state handler's does not.
+            if let idleTimeout {
+                try channel.pipeline.syncOperations.addHandler(RequestBodyDeadlineHandler(limit: idleTimeout))
+            }
             try channel.pipeline.syncOperations.addHandler(lastHandler())
             return try NIOAsyncChannel(
                 wrappingChannelSynchronously: channel, configuration: .init(isOutboundHalfClosureEnabled: true))

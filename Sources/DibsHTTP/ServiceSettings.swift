@@ -24,10 +24,11 @@ public struct ServiceSettings: Sendable {
     /// needs the same key (`--hold-token-key`); the default is this process's own, so after a
     /// restart a replay comes without its token.
     public var holdTokenSeal = HoldTokenSeal.random()
-    /// How long a connection may sit with no request in progress, or part-way through sending
-    /// a request's head or body, before it is closed; `nil` keeps it open for good. A request
-    /// being answered is never cut off. Without it, clients that connect and go quiet (or send
-    /// a head a byte at a time) would hold their connections until the server ran out.
+    /// How long a connection may sit with no request in progress (or part-way through a head),
+    /// or take to send a request's body after its head, before it is closed; `nil` keeps it
+    /// open for good. A request being answered is never cut off. Without it, clients that
+    /// connect and go quiet (or send a request a byte at a time) would hold their connections
+    /// until the server ran out.
     public var idleTimeout: Duration? = .seconds(60)
     /// The backend of a drop created without one.
     public var defaultBackend: String

@@ -50,8 +50,9 @@ struct Serve: AsyncParsableCommand {
     var ratePerIP: String?
     @Option(
         help: """
-            Seconds a connection may sit with no request in progress, or part-way through sending \
-            one, before it is closed; 0 never closes it (env: DIBS_IDLE_TIMEOUT; default 60).
+            Seconds a connection may sit with no request in progress, or take to send a request's \
+            body after its head, before it is closed; 0 never closes it (env: DIBS_IDLE_TIMEOUT; \
+            default 60).
             """)
     var idleTimeout: Int?
     @Option(help: "Pooled Postgres connections (env: DIBS_POSTGRES_CONNECTIONS; default 32).")

@@ -227,13 +227,42 @@ enum RawConnection {
         }
     }
 
-    private static func readUntilClosed(_ requests: String, port: Int) async throws -> String {
-        let channel = try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
+    /// Writes `head`, then `body` a byte every `interval`, while reading until the server
+    /// closes the connection: what it answered, and whether it closed before the last byte.
+    static func trickle(
+        head: String, body: String, every interval: Duration, port: Int
+    ) async throws -> (answers: String, closedPartWay: Bool) {
+        let channel = try await connect(port: port)
+        return try await channel.executeThenClose { inbound, outbound in
+            try await outbound.write(ByteBuffer(string: head))
+            return try await withThrowingTaskGroup(of: Bool?.self) { group in
+                group.addTask {
+                    for byte in body.utf8 {
+                        try await Task.sleep(for: interval)
+                        do { try await outbound.write(ByteBuffer(bytes: [byte])) } catch { return nil }
+                    }
+                    return true
+                }
+                var text = ""
+                for try await chunk in inbound { text += String(buffer: chunk) }
+                // Closed while the writer still had bytes to send, unless it had sent them all.
+                let sentAll = (try await group.next() ?? nil) ?? false
+                return (text, !sentAll)
+            }
+        }
+    }
+
+    private static func connect(port: Int) async throws -> NIOAsyncChannel<ByteBuffer, ByteBuffer> {
+        try await ClientBootstrap(group: MultiThreadedEventLoopGroup.singleton)
             .connect(host: "127.0.0.1", port: port) { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try NIOAsyncChannel<ByteBuffer, ByteBuffer>(wrappingChannelSynchronously: channel)
                 }
             }
+    }
+
+    private static func readUntilClosed(_ requests: String, port: Int) async throws -> String {
+        let channel = try await connect(port: port)
         return try await channel.executeThenClose { inbound, outbound in
             try await outbound.write(ByteBuffer(string: requests))
             var text = ""

@@ -25,6 +25,33 @@ final class IdleTimeoutTests: XCTestCase {
         }
     }
 
+    /// A body sent a byte at a time, each byte well within the idle timeout, is cut off once
+    /// the whole body has taken longer than it; a body sent at once is answered.
+    func testATrickledBodyIsCutOff() async throws {
+        let server = try TestServer(settings: { $0.idleTimeout = .milliseconds(300) })
+        let key = server.storefrontKey
+        try await server.test(live: true) { api, port in
+            let port = try XCTUnwrap(port)
+            try await api.createDrop("trickle", units: 5)
+            let body = #"{"user":"bob-the-slow-shopper-of-the-trickle-drop"}"#
+            for path in ["/v1/drops/trickle/claims", "/v1/claims/trickle.1/release"] {
+                let head =
+                    "POST \(path) HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer \(key)\r\n"
+                    + "Idempotency-Key: slow-\(path.count)\r\nContent-Type: application/json\r\n"
+                    + "Content-Length: \(body.utf8.count)\r\n\r\n"
+                // 50 bytes, one each 50 ms: 2.5 s in all, against a 300 ms limit.
+                let (answers, closedPartWay) = try await RawConnection.trickle(
+                    head: head, body: body, every: .milliseconds(50), port: port)
+                XCTAssertTrue(closedPartWay, "\(path): \(answers)")
+                XCTAssertEqual(answers, "", path)
+            }
+            let whole = try await RawConnection.exchange(
+                EventLoopClaimTests.claim("quick-1", "bob", apiKey: key, drop: "trickle"), port: port,
+                limit: .seconds(5))
+            XCTAssertTrue(whole.hasPrefix("HTTP/1.1 201"), whole)
+        }
+    }
+
     /// A claim the store answers after longer than the idle timeout still gets its answer.
     func testASlowAnswerIsNotCutOff() async throws {
         let server = try TestServer(
