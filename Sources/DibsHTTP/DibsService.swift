@@ -309,7 +309,7 @@ public final class DibsService: Sendable {
                     throw Problem(.invalidHeader, "an Idempotency-Key is 1 to 255 characters of visible ASCII")
                 }
                 if !request.body.isEmpty, !Self.isJSON(request.contentType) {
-                    throw Problem(.unsupportedMediaType, "send the body as application/json")
+                    throw Problem(.unsupportedMediaType, "send the body as application/json, in UTF-8")
                 }
                 fields = try JSONFields(parsing: request.body)
             }
@@ -446,14 +446,17 @@ public final class DibsService: Sendable {
     }
 
     /// Whether the media type (before any `;`) is `application/json`, any case, spaces and
-    /// tabs ignored: read byte by byte, as it is on every POST.
+    /// tabs ignored, read byte by byte as it is on every POST; and a `charset` parameter, if
+    /// any, says UTF-8 (the bodies are read as UTF-8: a UTF-16 body is refused, not misread).
     private static func isJSON(_ contentType: String?) -> Bool {
         guard var contentType else { return false }
         return contentType.withUTF8 { bytes in
             let expected = "application/json".utf8
             var next = expected.startIndex
-            for byte in bytes {
-                if byte == UInt8(ascii: ";") { break }
+            for (offset, byte) in bytes.enumerated() {
+                if byte == UInt8(ascii: ";") {
+                    return next == expected.endIndex && charsetIsUTF8(parameters: bytes[(offset + 1)...])
+                }
                 if byte == UInt8(ascii: " ") || byte == UInt8(ascii: "\t") { continue }
                 let lower = (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(byte) ? byte | 0x20 : byte
                 guard next != expected.endIndex, expected[next] == lower else { return false }
@@ -461,6 +464,25 @@ public final class DibsService: Sendable {
             }
             return next == expected.endIndex
         }
+    }
+
+    /// Whether a media type's parameters (after its first `;`) name no charset but UTF-8:
+    /// `charset=utf-8`, in any case, quoted or not.
+    private static func charsetIsUTF8(parameters: UnsafeBufferPointer<UInt8>.SubSequence) -> Bool {
+        func trimmed(_ text: Substring) -> Substring {
+            var text = text
+            while text.first == " " || text.first == "\t" { text.removeFirst() }
+            while text.last == " " || text.last == "\t" { text.removeLast() }
+            return text
+        }
+        for parameter in String(decoding: parameters, as: UTF8.self).split(separator: ";") {
+            let pair = parameter.split(separator: "=", maxSplits: 1)
+            guard pair.count == 2, trimmed(pair[0]).lowercased() == "charset" else { continue }
+            var value = trimmed(pair[1])
+            if value.count >= 2, value.first == "\"", value.last == "\"" { value = value.dropFirst().dropLast() }
+            if value.lowercased() != "utf-8" { return false }
+        }
+        return true
     }
 
     static func time(_ text: String?, _ name: String) throws -> Timestamp? {

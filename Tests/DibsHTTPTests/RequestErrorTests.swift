@@ -87,17 +87,21 @@ final class RequestErrorTests: XCTestCase {
             XCTAssertEqual(withCharset.status, 201)
 
             // The media type is compared without case, spaces or parameters, and exactly.
-            for (index, type) in ["APPLICATION/Json", " application/json ;charset=utf-8", "application/json\t"]
-                .enumerated()
-            {
+            for (index, type) in [
+                "APPLICATION/Json", " application/json ;charset=utf-8", "application/json\t",
+                #"application/json; Charset="UTF-8""#, "application/json; v=2; charset=utf-8 ", "application/json;",
+            ].enumerated() {
                 let reply = try await api.call(
                     .post, "/v1/drops/d/claims", idempotencyKey: "json-\(index)", body: #"{"user":"j\#(index)"}"#,
                     contentType: type)
                 XCTAssertNotEqual(reply.problem, "unsupported-media-type", type)
             }
-            for (index, type) in ["application/jsonx", "application/js", "text/json", "application/json+x;", ""]
-                .enumerated()
-            {
+            // A body in another charset is refused rather than misread as UTF-8.
+            for (index, type) in [
+                "application/jsonx", "application/js", "text/json", "application/json+x;", "",
+                "application/json; charset=utf-16", #"application/json;charset="latin1""#,
+                "application/json; charset=utf-8; charset=utf-16",
+            ].enumerated() {
                 let reply = try await api.call(
                     .post, "/v1/drops/d/claims", idempotencyKey: "other-\(index)", body: #"{"user":"o\#(index)"}"#,
                     contentType: type)
