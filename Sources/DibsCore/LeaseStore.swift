@@ -54,6 +54,11 @@ public protocol LeaseStore: Sendable {
     /// grow with the leases (Redis building every lease blocked all claims for 0.3 s).
     func counts(drop: DropID) async throws -> DropSnapshot
 
+    /// Whether `counts` costs the store work that grows with the drop (Postgres counts the
+    /// drop's unit rows: ~150 ms for 1,000,000 units), so a caller answering many readers
+    /// should reuse a recent answer. False unless a store says so.
+    var countingIsCostly: Bool { get }
+
     /// The Idempotency-Keys of the drop's claims whose first answer was not "sold out" (held,
     /// waitlisted, entered, limit reached). Once every unit is sold, any other key's claim
     /// was, or would now be, answered "sold out": the HTTP service answers those from memory.
@@ -68,6 +73,8 @@ public protocol LeaseStore: Sendable {
 }
 
 extension LeaseStore {
+    public var countingIsCostly: Bool { false }
+
     public func startClaim(
         _ request: ClaimRequest, then done: @escaping @Sendable (Result<ClaimOutcome, any Error>) -> Void
     ) {

@@ -45,7 +45,7 @@ extension DibsService {
             try await self.admit(caller, shopper: nil)
             let drop = try DropID(dropText)
             let (store, cancelled) = try await self.router.route(drop)
-            return .json(200, try await self.describe(drop, store: store, cancelled: cancelled))
+            return .json(200, try await self.describe(drop, store: store, cancelled: cancelled, reusingCounts: true))
         }
     }
 
@@ -81,9 +81,17 @@ extension DibsService {
         }
     }
 
-    func describe(_ drop: DropID, store: any LeaseStore, cancelled: Bool?) async throws -> [UInt8] {
+    /// The drop as `Render.drop` shows it. With `reusingCounts`, a store's costly counts may
+    /// be up to `settings.costlyCountsFreshFor` old (read again by one request while the
+    /// others answer with the last); the operator's changes answer with fresh ones.
+    func describe(
+        _ drop: DropID, store: any LeaseStore, cancelled: Bool?, reusingCounts: Bool = false
+    ) async throws -> [UInt8] {
         async let config = store.configuration(of: drop)
-        async let snapshot = store.counts(drop: drop)
+        async let snapshot =
+            reusingCounts && store.countingIsCostly
+            ? costlyCounts.value(drop) { try await store.counts(drop: drop) }.value
+            : store.counts(drop: drop)
         let (c, s) = try await (config, snapshot)
         metrics.record(s)
         var isCancelled = cancelled

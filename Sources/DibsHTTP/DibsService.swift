@@ -25,6 +25,8 @@ public final class DibsService: Sendable {
     let settings: ServiceSettings
     let clock: any DibsClock
     let logger: Logger
+    /// The counts `GET /v1/drops/{drop}` reuses for stores whose counting is costly.
+    let costlyCounts: RefreshingCache<DropID, DropSnapshot>
 
     /// Wires the service to its stores.
     ///
@@ -45,6 +47,7 @@ public final class DibsService: Sendable {
         self.metrics = metrics
         self.clock = clock
         self.logger = logger
+        self.costlyCounts = RefreshingCache(clock: clock, freshFor: settings.costlyCountsFreshFor)
     }
 
     // MARK: Claims

@@ -1,7 +1,8 @@
 public import DibsCore
 
-/// The HTTP service's settings: limits, rate limits and how long answers are kept. Every
-/// one of them has a `dibs serve` flag and a `DIBS_*` variable.
+/// The HTTP service's settings: limits, rate limits and how long answers are kept. Those an
+/// operator tunes have a `dibs serve` flag and a `DIBS_*` variable; the caches' lifetimes
+/// are fixed here (tests shorten them).
 public struct ServiceSettings: Sendable {
     /// The largest request body read; a larger one is answered `413`.
     public var maximumBodyBytes = 4096
@@ -19,6 +20,10 @@ public struct ServiceSettings: Sendable {
     public var apiKeyCacheFor: Duration = .seconds(5)
     /// How long a drop's backend and cancelled flag are trusted before they are read again.
     public var dropCacheFor: Duration = .seconds(2)
+    /// How long `GET /v1/drops/{drop}` reuses the counts of a store whose counting is costly
+    /// (Postgres: every unit row, ~150 ms for 1,000,000 units); storefronts polling a drop
+    /// then cost one count a drop a second per server, not one per request.
+    public var costlyCountsFreshFor: Duration = .seconds(1)
     /// Seals the hold tokens kept for replays: with each claim in Redis, and in the answers
     /// this service keeps for claims on Postgres. Every instance serving the same stores
     /// needs the same key (`--hold-token-key`); the default is this process's own, so after a

@@ -157,6 +157,9 @@ public struct PostgresLeaseStore: LeaseStore {
         }
     }
 
+    /// `dibs_counts` reads every unit row of the drop.
+    public var countingIsCostly: Bool { true }
+
     /// The counts of `dibs_counts` (it counts the drop's unit rows: O(units), not O(1)), after
     /// one batch of settling.
     public func counts(drop: DropID) async throws -> DropSnapshot {

@@ -252,3 +252,51 @@ final class ClaimAPITests: XCTestCase {
         }
     }
 }
+
+/// `GET /v1/drops/{drop}` on a store whose counting is costly (Postgres counts every unit
+/// row) reuses its counts for `costlyCountsFreshFor`; on any other store, and in the
+/// operator's answers, they are read each time.
+final class CostlyCountsTests: XCTestCase {
+    func testPollingADropOnACostlyStoreCountsOnceInAWhile() async throws {
+        let store = GatedStore(countingIsCostly: true)
+        let server = try TestServer(store: store)
+        try await server.test { api in
+            try await api.createDrop("poll", units: 3)
+            let before = store.countsRead
+            for _ in 0..<20 {
+                let drop = try await api.call(.get, "/v1/drops/poll")
+                XCTAssertEqual(drop.int("held"), 0)
+            }
+            XCTAssertEqual(store.countsRead, before + 1, "twenty polls within a second count once")
+            // A claim shows once the counts are stale; the poll that finds them stale reads them.
+            let claimed = try await api.claim("poll", user: "ann")
+            XCTAssertEqual(claimed.status, 201)
+            let stale = try await api.call(.get, "/v1/drops/poll")
+            XCTAssertEqual(stale.int("held"), 0)
+            server.clock.advance(by: .milliseconds(1001))
+            let fresh = try await api.call(.get, "/v1/drops/poll")
+            XCTAssertEqual(fresh.int("held"), 1)
+            XCTAssertEqual(store.countsRead, before + 2)
+            // The operator's change answers with fresh counts.
+            let closed = try await api.call(.post, "/v1/admin/drops/poll/close", key: .operator, idempotencyKey: "c")
+            XCTAssertEqual(closed.int("held"), 1)
+            XCTAssertEqual(store.countsRead, before + 3)
+        }
+    }
+
+    func testAStoreWhoseCountingIsCheapIsCountedEveryTime() async throws {
+        let store = GatedStore()
+        let server = try TestServer(store: store)
+        try await server.test { api in
+            try await api.createDrop("cheap", units: 3)
+            let before = store.countsRead
+            let first = try await api.call(.get, "/v1/drops/cheap")
+            XCTAssertEqual(first.int("held"), 0)
+            let claimedCheap = try await api.claim("cheap", user: "ann")
+            XCTAssertEqual(claimedCheap.status, 201)
+            let after = try await api.call(.get, "/v1/drops/cheap")
+            XCTAssertEqual(after.int("held"), 1)
+            XCTAssertEqual(store.countsRead, before + 2)
+        }
+    }
+}

@@ -331,11 +331,19 @@ final class GatedStore: LeaseStore, Sendable {
     let soldAnswersSettle: Duration
     let claimDelay: Duration
     let keepsHoldTokens: Bool
-    init(soldAnswersSettle: Duration = .zero, claimDelay: Duration = .zero, keepsHoldTokens: Bool = true) {
+    let countingIsCostly: Bool
+    init(
+        soldAnswersSettle: Duration = .zero, claimDelay: Duration = .zero, keepsHoldTokens: Bool = true,
+        countingIsCostly: Bool = false
+    ) {
         self.soldAnswersSettle = soldAnswersSettle
         self.claimDelay = claimDelay
         self.keepsHoldTokens = keepsHoldTokens
+        self.countingIsCostly = countingIsCostly
     }
+    private let countsCalls = Mutex(0)
+    /// How many times `counts` was called.
+    var countsRead: Int { countsCalls.withLock { $0 } }
     private let state = Mutex<(closed: Bool, failNext: Bool, arrived: Bool)>((false, false, false))
     private let claimCalls = Mutex(0)
     var claims: Int { claimCalls.withLock { $0 } }
@@ -378,7 +386,10 @@ final class GatedStore: LeaseStore, Sendable {
     func reapExpired(drop: DropID) async throws -> ReapReport { try await inner.reapExpired(drop: drop) }
     func status(of claim: ClaimID) async throws -> ClaimStatus { try await inner.status(of: claim) }
     func inspect(drop: DropID) async throws -> DropSnapshot { try await inner.inspect(drop: drop) }
-    func counts(drop: DropID) async throws -> DropSnapshot { try await inner.counts(drop: drop) }
+    func counts(drop: DropID) async throws -> DropSnapshot {
+        countsCalls.withLock { $0 += 1 }
+        return try await inner.counts(drop: drop)
+    }
     func configuration(of drop: DropID) async throws -> DropConfig { try await inner.configuration(of: drop) }
     func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> { try await inner.answeredKeys(drop: drop) }
     func reschedule(drop: DropID, opensAt: Timestamp, closesAt: Timestamp?) async throws -> DropConfig {

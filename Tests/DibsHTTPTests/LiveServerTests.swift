@@ -18,6 +18,7 @@ final class LiveServerTests: XCTestCase {
         let (server, operatorKey, storefrontKey) = try await LiveServer.startOnDevServers { configuration in
             configuration.settings.perIPLimit = nil
             configuration.settings.perShopperLimit = RateLimit(perSecond: 1, burst: 2)
+            configuration.settings.costlyCountsFreshFor = .seconds(60)
         }
         defer { server.stop() }
         let api = API(operatorKey: operatorKey, storefrontKey: storefrontKey, send: server.send)
@@ -69,6 +70,15 @@ final class LiveServerTests: XCTestCase {
             let again = try await api.claim(other, user: "again-\(backend)-\(tag)", key: "again")
             XCTAssertEqual(again.text, first.text, backend)
             XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true", backend)
+
+            // A drop polled again: Redis is counted each time; Postgres, whose counting reads
+            // every unit row, answers with its last counts until they are old (here 60 s).
+            let polled = try await api.call(.get, "/v1/drops/\(other)")
+            XCTAssertEqual(polled.int("held"), 1, backend)
+            let second = try await api.claim(other, user: "second-\(backend)-\(tag)")
+            XCTAssertEqual(second.status, 201, second.text)
+            let repolled = try await api.call(.get, "/v1/drops/\(other)")
+            XCTAssertEqual(repolled.int("held"), backend == "postgres" ? 1 : 2, backend)
         }
 
         // The per-shopper bucket is in Redis.
