@@ -93,7 +93,7 @@ final class DropRouter: Sendable {
 
     private func checkSoldOut(_ drop: DropID, store: any LeaseStore) async {
         let now = clock.now()
-        guard let snapshot = try? await store.counts(drop: drop), snapshot.sold == snapshot.units else { return }
+        guard (try? await store.everyUnitSold(drop: drop)) == true else { return }
         // Every unit is sold. The keys are read once no claim that began before this moment
         // can still record an answer other than "sold out" (the store's settle; at once for
         // a store whose claim sees the sale atomically): until then claims go to the store.

@@ -185,6 +185,23 @@ public struct PostgresLeaseStore: LeaseStore {
             waitlisted: waitlisted ?? 0, leases: [])
     }
 
+    /// `dibs_all_sold`, the claim functions' own check: no free and no held unit, a probe of
+    /// each partial index (its plan is checked in `QueryPlanTests`), where `counts` reads
+    /// every unit row. A lease that ran out but is not settled yet counts as held.
+    public func everyUnitSold(drop: DropID) async throws -> Bool {
+        try await withConnection { connection in
+            let rows = try await connection.query(
+                """
+                SELECT EXISTS (SELECT 1 FROM dibs_drops WHERE id = \(drop.rawValue)), dibs_all_sold(\(drop.rawValue))
+                """, logger: logger
+            ).collect()
+            guard let row = rows.first else { throw DibsError(.internalError, "the sold-out check gave no row") }
+            let (exists, sold) = try row.decode((Bool, Bool).self)
+            guard exists else { throw DibsError(.unknownDrop, "no drop \(drop)") }
+            return sold
+        }
+    }
+
     public func answeredKeys(drop: DropID) async throws -> Set<IdempotencyKey> {
         try await withConnection { connection in
             let rows = try await connection.query(

@@ -18,6 +18,7 @@ public enum ConformanceCase: String, CaseIterable, Sendable, CustomStringConvert
     case badInputIsRefused
     case rescheduleOpensAndCloses
     case answeredKeysAreTheNotSoldOutOnes
+    case everyUnitSoldOnlyOnceEachIs
 
     public var description: String { rawValue }
 
@@ -38,6 +39,7 @@ public enum ConformanceCase: String, CaseIterable, Sendable, CustomStringConvert
         case .badInputIsRefused: try await verifyBadInput(h)
         case .rescheduleOpensAndCloses: try await verifyReschedule(h)
         case .answeredKeysAreTheNotSoldOutOnes: try await verifyAnsweredKeys(h)
+        case .everyUnitSoldOnlyOnceEachIs: try await verifyEveryUnitSold(h)
         }
     }
 }
@@ -217,6 +219,25 @@ func verifyConfirmSells(_ h: ConformanceHarness) async throws {
     }
     let status = try await h.store.status(of: claim)
     try expect(status.state == .confirmed, "a sold claim is \(status.state)")
+}
+
+/// `everyUnitSold` is false while a unit is free or held, true once each is sold.
+func verifyEveryUnitSold(_ h: ConformanceHarness) async throws {
+    let drop = try await h.makeDrop("all-sold", units: 2)
+    try expect(try await !h.store.everyUnitSold(drop: drop), "a drop with free units is all sold")
+    for (index, user) in ["first", "second"].enumerated() {
+        let outcome = try await h.claim(drop, user: user, key: user)
+        guard let held = outcome.held, let claim = outcome.claim, let token = outcome.holdToken else {
+            throw ConformanceFailure(description: "claim on a free unit was not held: \(outcome)")
+        }
+        try expect(try await !h.store.everyUnitSold(drop: drop), "a drop with a held unit is all sold")
+        _ = try await h.store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: held.fence))
+        let sold = try await h.store.everyUnitSold(drop: drop)
+        try expect(sold == (index == 1), "after \(index + 1) of 2 sales, every unit sold is \(sold)")
+    }
+    try await expectError(.unknownDrop, "everyUnitSold of a drop that does not exist") {
+        _ = try await h.store.everyUnitSold(drop: DropID("no-such-drop-\(UInt32.random(in: 0...UInt32.max))"))
+    }
 }
 
 func verifyRelease(_ h: ConformanceHarness) async throws {
