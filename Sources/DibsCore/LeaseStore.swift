@@ -55,8 +55,8 @@ public protocol LeaseStore: Sendable {
     func counts(drop: DropID) async throws -> DropSnapshot
 
     /// Whether `counts` costs the store work that grows with the drop (Postgres counts the
-    /// drop's unit rows: 0.15-1.1 s for 1,000,000 units here), so a caller answering many readers
-    /// should reuse a recent answer. False unless a store says so.
+    /// drop's free and held units: ~0.15 s for 1,000,000 of them here), so a caller answering
+    /// many readers should reuse a recent answer. False unless a store says so.
     var countingIsCostly: Bool { get }
 
     /// Whether every unit of the drop is sold (a sale is for good, so then the drop is sold

@@ -21,8 +21,8 @@ public struct ServiceSettings: Sendable {
     /// How long a drop's backend and cancelled flag are trusted before they are read again.
     public var dropCacheFor: Duration = .seconds(2)
     /// How long `GET /v1/drops/{drop}` reuses the counts of a store whose counting is costly
-    /// (Postgres: every unit row, 0.15-1.1 s for 1,000,000 units here); storefronts polling a drop
-    /// then cost one count a drop a second per server, not one per request.
+    /// (Postgres counts a drop's free and held units: ~0.15 s for 1,000,000 here); storefronts
+    /// polling a drop then cost one count a drop a second per server, not one per request.
     public var costlyCountsFreshFor: Duration = .seconds(1)
     /// Seals the hold tokens kept for replays: with each claim in Redis, and in the answers
     /// this service keeps for claims on Postgres. Every instance serving the same stores

@@ -157,11 +157,11 @@ public struct PostgresLeaseStore: LeaseStore {
         }
     }
 
-    /// `dibs_counts` reads every unit row of the drop.
+    /// `dibs_counts` counts the drop's free and held units (their index entries).
     public var countingIsCostly: Bool { true }
 
-    /// The counts of `dibs_counts` (it counts the drop's unit rows: O(units), not O(1)), after
-    /// one batch of settling.
+    /// The counts of `dibs_counts` (it counts the drop's free and held units: O(free + held),
+    /// not O(1)), after one batch of settling.
     public func counts(drop: DropID) async throws -> DropSnapshot {
         try await withConnection { connection in
             try await Self.counts(drop, settlingAll: false, on: connection, logger: logger)

@@ -221,19 +221,28 @@ func verifyConfirmSells(_ h: ConformanceHarness) async throws {
     try expect(status.state == .confirmed, "a sold claim is \(status.state)")
 }
 
-/// `everyUnitSold` is false while a unit is free or held, true once each is sold.
+/// `everyUnitSold` is false while a unit is free or held, true once each is sold; the counts
+/// say the same at each step.
 func verifyEveryUnitSold(_ h: ConformanceHarness) async throws {
-    let drop = try await h.makeDrop("all-sold", units: 2)
-    try expect(try await !h.store.everyUnitSold(drop: drop), "a drop with free units is all sold")
-    for (index, user) in ["first", "second"].enumerated() {
+    let drop = try await h.makeDrop("all-sold", units: 3)
+    func expectCounts(free: Int, held: Int, sold: Int) async throws {
+        let counts = try await h.store.counts(drop: drop)
+        try expect(
+            counts.units == 3 && counts.free == free && counts.held == held && counts.sold == sold,
+            "counts: \(counts), expected \(free) free, \(held) held, \(sold) sold")
+        let everySold = try await h.store.everyUnitSold(drop: drop)
+        try expect(
+            everySold == (sold == 3), "\(free) free, \(held) held, \(sold) sold: every unit sold is \(everySold)")
+    }
+    try await expectCounts(free: 3, held: 0, sold: 0)
+    for (index, user) in ["first", "second", "third"].enumerated() {
         let outcome = try await h.claim(drop, user: user, key: user)
         guard let held = outcome.held, let claim = outcome.claim, let token = outcome.holdToken else {
             throw ConformanceFailure(description: "claim on a free unit was not held: \(outcome)")
         }
-        try expect(try await !h.store.everyUnitSold(drop: drop), "a drop with a held unit is all sold")
+        try await expectCounts(free: 2 - index, held: 1, sold: index)
         _ = try await h.store.confirm(ConfirmRequest(claim: claim, holdToken: token, fence: held.fence))
-        let sold = try await h.store.everyUnitSold(drop: drop)
-        try expect(sold == (index == 1), "after \(index + 1) of 2 sales, every unit sold is \(sold)")
+        try await expectCounts(free: 2 - index, held: 0, sold: index + 1)
     }
     try await expectError(.unknownDrop, "everyUnitSold of a drop that does not exist") {
         _ = try await h.store.everyUnitSold(drop: DropID("no-such-drop-\(UInt32.random(in: 0...UInt32.max))"))
