@@ -83,6 +83,7 @@ public func runServer(
             limiter = RedisRateLimiter(client: client)
         }
         defer { redis?.close() }
+        if let client = redis { warnUnlessDurable(client, logger: logger) }
         // Answers kept in Postgres are deleted once their time is up (Redis expires its own).
         if redis == nil { extra.append(AnswerPurger(store: postgresAnswers, interval: .seconds(600), logger: logger)) }
         let service = DibsService(
@@ -117,6 +118,18 @@ private func serve(
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
     try await group.run()
+}
+
+/// Says at start, once, whether Redis would keep the Redis drops through a restart
+/// (`RedisPersistence`): a warning when it would not, a notice when its settings cannot be read.
+private func warnUnlessDurable(_ client: RedisClient, logger: Logger) {
+    Task {
+        switch await RedisPersistence.check(client) {
+        case .durable: break
+        case .atRisk(let warning): logger.warning("\(warning)")
+        case .unknown(let note): logger.notice("\(note)")
+        }
+    }
 }
 
 /// Deletes the idempotency answers kept in Postgres past their time, every `interval`.

@@ -181,10 +181,10 @@ final class LiveServer: Sendable {
         self.task = task
     }
 
-    static func start(_ configuration: ServeConfiguration) async throws -> LiveServer {
+    static func start(
+        _ configuration: ServeConfiguration, logger: Logger = LiveServer.quietLogger
+    ) async throws -> LiveServer {
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        var logger = Logger(label: "live-test")
-        logger.logLevel = .critical
         let task = Task {
             defer { continuation.finish() }
             try await runServer(configuration, logger: logger) { continuation.yield($0) }
@@ -196,18 +196,24 @@ final class LiveServer: Sendable {
 
     func stop() { task.cancel() }
 
+    static var quietLogger: Logger {
+        var logger = Logger(label: "live-test")
+        logger.logLevel = .critical
+        return logger
+    }
+
     /// A server on the Redis and Postgres of `scripts/dev`, with a fresh operator key and
     /// storefront key in its key store.
-    static func startOnDevServers(_ adjust: (inout ServeConfiguration) -> Void) async throws -> (
-        LiveServer, operatorKey: String, storefrontKey: String
-    ) {
+    static func startOnDevServers(
+        logger: Logger = LiveServer.quietLogger, _ adjust: (inout ServeConfiguration) -> Void = { _ in }
+    ) async throws -> (LiveServer, operatorKey: String, storefrontKey: String) {
         let postgres = try PostgresURL(LocalServers.required("DIBS_POSTGRES_URL"))
         let redis = try RedisURL(LocalServers.required("DIBS_REDIS_URL"))
         let keys = try await freshKeys()
         var configuration = ServeConfiguration(stores: .servers(postgres: postgres, redis: redis))
         configuration.port = 0
         adjust(&configuration)
-        return (try await start(configuration), keys.operatorKey, keys.storefrontKey)
+        return (try await start(configuration, logger: logger), keys.operatorKey, keys.storefrontKey)
     }
 
     /// A new operator key and storefront key in the key store of the dev Postgres.
@@ -234,5 +240,46 @@ final class LiveServer: Sendable {
         return Reply(
             status: Int(response.status.code), headers: response.headers,
             text: response.body.map { String(buffer: $0) } ?? "")
+    }
+}
+
+/// `dibs serve` says at start when its Redis would not keep the Redis drops through a restart.
+final class RedisPersistenceWarningTests: XCTestCase {
+    func testServingOnARedisWithoutAnAppendOnlyFileWarns() async throws {
+        // The Redis of `scripts/dev` is throwaway: it writes no append-only file.
+        let lines = CapturedLog()
+        var logger = Logger(label: "live-test") { _ in lines }
+        logger.logLevel = .notice
+        let (server, _, _) = try await LiveServer.startOnDevServers(logger: logger)
+        defer { server.stop() }
+        for _ in 0..<100 where !lines.messages.contains(where: { $0.contains("append-only file") }) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let warning = lines.messages.first { $0.contains("append-only file") }
+        XCTAssertNotNil(warning, "\(lines.messages)")
+        XCTAssertTrue(warning?.hasPrefix("warning ") == true, "\(warning ?? "")")
+    }
+}
+
+/// Keeps what a logger logs, as `level message` lines.
+final class CapturedLog: LogHandler, Sendable {
+    private let lines = Mutex<[String]>([])
+    var messages: [String] { lines.withLock { $0 } }
+
+    var logLevel: Logger.Level {
+        get { .trace }
+        set {}
+    }
+    var metadata: Logger.Metadata {
+        get { [:] }
+        set {}
+    }
+    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+        get { nil }
+        set {}
+    }
+
+    func log(event: LogEvent) {
+        lines.withLock { $0.append("\(event.level) \(event.message)") }
     }
 }
