@@ -186,8 +186,8 @@ public struct PostgresLeaseStore: LeaseStore {
     }
 
     /// `dibs_all_sold`, the claim functions' own check: no free and no held unit, a probe of
-    /// each partial index (its plan is checked in `QueryPlanTests`), where `counts` reads
-    /// every unit row. A lease that ran out but is not settled yet counts as held.
+    /// each partial index (its plan is checked in `QueryPlanTests`), where `counts` counts
+    /// every free and held unit. A lease that ran out but is not settled yet counts as held.
     public func everyUnitSold(drop: DropID) async throws -> Bool {
         try await withConnection { connection in
             let rows = try await connection.query(
