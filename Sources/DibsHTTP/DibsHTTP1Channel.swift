@@ -10,9 +10,9 @@ import NIOHTTPTypesHTTP1
 /// `HTTP1Channel.Configuration.additionalChannelHandlers` cannot go: one after the
 /// connection-state handler (there the state handler sees the requests it answers, so idle
 /// timeouts and graceful shutdown treat them like any other) and `RequestBodyDeadlineHandler`
-/// next to it, `UnreadableRequestHandler`
-/// before it, next to the HTTP/1 codec whose errors it answers, and `ExpectContinueHandler`
-/// before that codec's conversion to HTTPTypes, where a request's version is still known.
+/// next to it; `UnreadableRequestHandler` before them, next to the HTTP/1 codec whose errors
+/// it answers; and `ExpectContinueHandler` before that codec's conversion to HTTPTypes,
+/// where a request's version is still known.
 struct DibsHTTP1Channel: ServerChildChannel, HTTPChannelHandler {
     typealias Value = NIOAsyncChannel<HTTPRequestPart, HTTPResponsePart>
 

@@ -253,8 +253,8 @@ final class ClaimAPITests: XCTestCase {
     }
 }
 
-/// `GET /v1/drops/{drop}` on a store whose counting is costly (Postgres counts every unit
-/// row) reuses its counts for `costlyCountsFreshFor`; on any other store, and in the
+/// `GET /v1/drops/{drop}` on a store whose counting is costly (Postgres counts every free and
+/// held unit) reuses its counts for `costlyCountsFreshFor`; on any other store, and in the
 /// operator's answers, they are read each time.
 final class CostlyCountsTests: XCTestCase {
     func testPollingADropOnACostlyStoreCountsOnceInAWhile() async throws {

@@ -72,7 +72,7 @@ final class LiveServerTests: XCTestCase {
             XCTAssertEqual(again.headers[HTTPField.Name("Idempotent-Replayed")!], "true", backend)
 
             // A drop polled again: Redis is counted each time; Postgres, whose counting reads
-            // every unit row, answers with its last counts until they are old (here 60 s).
+            // every free and held unit, answers with its last counts until they are old (60 s).
             let polled = try await api.call(.get, "/v1/drops/\(other)")
             XCTAssertEqual(polled.int("held"), 1, backend)
             let second = try await api.claim(other, user: "second-\(backend)-\(tag)")
