@@ -58,13 +58,18 @@ struct JSONFields {
 
     mutating func integer(_ name: String, in range: ClosedRange<Int64>) throws(BodyError) -> Int64? {
         guard let value = take(name) else { return nil }
-        guard case .number(let number, true) = value, let integer = Int64(exactly: number) else {
+        guard case .number(let number, let isInteger) = value else {
             throw BodyError(kind: .invalidField, detail: "\"\(name)\" must be a whole number, not \(value.typeName)")
         }
-        guard range.contains(integer) else {
+        guard number.rounded() == number else {
+            throw BodyError(kind: .invalidField, detail: "\"\(name)\" must be a whole number, not \(number)")
+        }
+        // A whole number too large to be read exactly (over 2^53) is out of every range here.
+        guard isInteger, let integer = Int64(exactly: number), range.contains(integer) else {
+            let got = Int64(exactly: number).map(String.init) ?? "\(number)"
             throw BodyError(
                 kind: .invalidField,
-                detail: "\"\(name)\" must be between \(range.lowerBound) and \(range.upperBound), got \(integer)")
+                detail: "\"\(name)\" must be between \(range.lowerBound) and \(range.upperBound), got \(got)")
         }
         return integer
     }

@@ -205,6 +205,21 @@ final class ClaimAPITests: XCTestCase {
                 XCTAssertEqual(reply.status, 400, body)
                 XCTAssertEqual(reply.problem, problem, body)
             }
+            // The detail says what is wrong with a number: a fraction, or a whole number out of
+            // range, however large (past 2^53 it was called "not a number").
+            for (body, detail) in [
+                (#"{"id":"x","units":2.5}"#, #""units" must be a whole number, not 2.5"#),
+                (#"{"id":"x","units":1e23}"#, #""units" must be between 1 and 1000000, got 1e+23"#),
+                (#"{"id":"x","units":99999999999999999999}"#, #""units" must be between 1 and 1000000, got 1e+20"#),
+                (#"{"id":"x","units":0}"#, #""units" must be between 1 and 1000000, got 0"#),
+                (#"{"id":"x","units":-3.0}"#, #""units" must be between 1 and 1000000, got -3"#),
+                (#"{"id":"x","units":"5"}"#, #""units" must be a whole number, not a string"#),
+            ] {
+                let reply = try await api.call(
+                    .post, "/v1/admin/drops", key: .operator, idempotencyKey: "n-\(body.hashValue)", body: body)
+                XCTAssertEqual(reply.problem, "invalid-field", body)
+                XCTAssertEqual(reply.string("detail"), detail, body)
+            }
         }
     }
 
