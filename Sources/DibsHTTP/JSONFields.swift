@@ -64,12 +64,12 @@ struct JSONFields {
         guard number.rounded() == number else {
             throw BodyError(kind: .invalidField, detail: "\"\(name)\" must be a whole number, not \(number)")
         }
-        // A whole number too large to be read exactly (over 2^53) is out of every range here.
+        // A whole number past 2^53 is not read exactly, so the range ends there at most.
         guard isInteger, let integer = Int64(exactly: number), range.contains(integer) else {
             let got = Int64(exactly: number).map(String.init) ?? "\(number)"
+            let upper = min(range.upperBound, 9_007_199_254_740_992)
             throw BodyError(
-                kind: .invalidField,
-                detail: "\"\(name)\" must be between \(range.lowerBound) and \(range.upperBound), got \(got)")
+                kind: .invalidField, detail: "\"\(name)\" must be between \(range.lowerBound) and \(upper), got \(got)")
         }
         return integer
     }

@@ -79,6 +79,14 @@ final class ClaimAPITests: XCTestCase {
             XCTAssertEqual(stale.status, 409)
             XCTAssertEqual(stale.problem, "stale-fence")
 
+            // A fence past 2^53 is not read exactly: refused, naming the bound that holds.
+            let huge = try await api.call(
+                .post, "/v1/claims/bags.2/confirm", idempotencyKey: "conf-huge",
+                body: #"{"hold_token":"\#(waitingToken)","fence":1e17}"#)
+            XCTAssertEqual(huge.problem, "invalid-field")
+            XCTAssertEqual(
+                huge.string("detail"), #""fence" must be between 1 and 9007199254740992, got 100000000000000000"#)
+
             let confirmed = try await api.call(
                 .post, "/v1/claims/bags.2/confirm", idempotencyKey: "conf-1",
                 body: #"{"hold_token":"\#(waitingToken)","order_ref":"order-7"}"#)
